@@ -1,0 +1,48 @@
+# Courier: one Makefile for set-up, tests, lint and the demo service.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= serve,train,export,dev
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst $(comma),_,$(EXTRAS))
+comma := ,
+DEMO_REPO ?= models
+DEMO_NAME ?= courier-demo
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps test lint serve demo-model clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || { echo "installing torch==$(TORCH_VERSION) (CPU wheel) first"; $(PIP) install -q "torch==$(TORCH_VERSION)"; }
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# redis-server (tests, benchmarks) from Debian's packages when it is missing.
+system-deps:
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+	  || { echo "could not install redis-server (need root and Debian's packages)"; exit 1; }; }
+
+test: install system-deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+demo-model: install
+	@$(PY) -m model_export.demo --repo $(DEMO_REPO) --name $(DEMO_NAME)
+
+serve: demo-model
+	COURIER_MODEL_REPOSITORY=$${COURIER_MODEL_REPOSITORY:-$(DEMO_REPO)} \
+	COURIER_MODEL_NAME=$${COURIER_MODEL_NAME:-$(DEMO_NAME)} \
+	$(PY) -m service
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,104 @@
+"""The one image decode/resize function, shared by training, export parity, the service and backfill.
+
+Training and serving must preprocess identically, so every path that turns bytes into model input calls
+`decode_image`. Errors are typed (`ImageError.code`) so callers can report them per item.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 40_000_000
+RESIZE_POLICY = "center_square_crop_resize_bilinear"
+
+IMAGE_DECODE_ERROR = "image_decode_error"
+IMAGE_TOO_LARGE = "image_too_large"
+IMAGE_NOT_FOUND = "image_not_found"
+
+
+class ImageError(Exception):
+    """A per-item image failure with a stable machine-readable code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def decode_image(
+    data: bytes, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int | None = None
+) -> np.ndarray:
+    """Decode image bytes to a uint8 RGB array of shape (size, size, 3).
+
+    Policy: EXIF orientation applied, every mode converted to RGB (alpha composited on white), then the
+    centred square of side min(w, h) is resized to size×size, which equals "shorter side to size, centre
+    crop size×size". JPEGs are decoded at a reduced scale (`draft`) when that still covers the output.
+    """
+    if not data:
+        raise ImageError(IMAGE_DECODE_ERROR, "empty image (0 bytes)")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageError(IMAGE_TOO_LARGE, f"image is {len(data)} bytes, limit {max_bytes}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    IMAGE_TOO_LARGE, f"image is {width}x{height} = {width * height} pixels, limit {max_pixels}"
+                )
+            if img.format == "JPEG" and img.mode in ("RGB", "L"):
+                img.draft(img.mode, (size, size))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(IMAGE_TOO_LARGE, str(exc)) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(IMAGE_DECODE_ERROR, f"cannot decode image: {exc}") from None
+    return _square_resize(rgb, size)
+
+
+def read_image_file(path: str | Path, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """`decode_image` on a local file; a missing file is `image_not_found`."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageError(IMAGE_NOT_FOUND, f"no such file: {path}") from None
+    except OSError as exc:
+        raise ImageError(IMAGE_NOT_FOUND, f"cannot read {path}: {exc}") from None
+    return decode_image(data, size, max_pixels=max_pixels)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        gray = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode != "RGB":
+        return img.convert("RGB")
+    return img
+
+
+def _square_resize(img: Image.Image, size: int) -> np.ndarray:
+    width, height = img.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    out = img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
+    return np.ascontiguousarray(np.asarray(out, dtype=np.uint8))

@@ -1,0 +1,1 @@
+"""Courier training: synthetic worlds, COURIER and baseline pre-training, embedding, CTR evaluation."""
