@@ -24,6 +24,8 @@ class ResizePolicy(BaseModel):
 class TrainingInfo(BaseModel):
     method: str
     config: dict[str, Any] = Field(default_factory=dict)
+    backbone: str | None = None
+    checkpoint: str | None = Field(default=None, description="which checkpoint of the run: last or best")
 
 
 class Manifest(BaseModel):

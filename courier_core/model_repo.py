@@ -60,6 +60,8 @@ def resolve_model_dir(path: str | Path, name: str | None = None, version: str | 
         return target
     if not path.exists():
         raise ModelError(f"model directory {path} does not exist")
+    if (path / MODEL_FILE).exists():
+        raise ModelError(f"{path} holds {MODEL_FILE} but no {MANIFEST_FILE}")
     raise ModelError(f"{path} is neither a model version directory (no {MANIFEST_FILE}) nor a model name directory (no {LATEST_FILE})")
 
 
@@ -69,7 +71,7 @@ def load_model_dir(path: str | Path, name: str | None = None, version: str | Non
     manifest_path = model_dir / MANIFEST_FILE
     try:
         manifest = Manifest.model_validate(json.loads(manifest_path.read_text()))
-    except (json.JSONDecodeError, ValidationError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
         raise ModelError(f"invalid manifest {manifest_path}: {exc}") from None
     onnx_path = model_dir / MODEL_FILE
     if not onnx_path.is_file():

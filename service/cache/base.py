@@ -1,0 +1,93 @@
+"""The async embedding-cache interface shared by the service and the backfill job.
+
+Values are the wire format of DESIGN §6 (`courier_core.cache_keys`): key `courier:emb:{version}:{item_id}`,
+raw little-endian float32 bytes. A value of the wrong length is reported as a miss, never returned.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from courier_core.cache_keys import DEFAULT_TTL_SECONDS, bytes_to_vector
+
+
+class CacheError(RuntimeError):
+    """The cache backend failed (only raised by caches created with `strict=True`)."""
+
+
+class EmbeddingCache(ABC):
+    """Async cache of embeddings by (model version, item id).
+
+    Non-strict caches (the service's) never raise: a failing backend answers "all misses", drops writes
+    and reports `available == False` until it is reachable again. Strict caches (backfill) raise
+    `CacheError` so that no write is silently lost.
+    """
+
+    kind: str = "cache"
+
+    @property
+    def available(self) -> bool:
+        """False while the backend is unreachable (the service then serves uncached: degraded)."""
+        return True
+
+    @abstractmethod
+    async def get_many(
+        self, version: str, ids: Sequence[str], dim: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Vectors for the ids that are cached, in one round trip.
+
+        With `dim`, values that are not exactly 4·dim bytes are treated as misses (left out). Without it,
+        any value whose length is a multiple of 4 is returned.
+        """
+
+    @abstractmethod
+    async def set_many(
+        self, version: str, vectors: Mapping[str, np.ndarray], ttl: int = DEFAULT_TTL_SECONDS
+    ) -> None:
+        """Write vectors with a TTL (reset on every write) in one pipelined round trip."""
+
+    @abstractmethod
+    async def exists_many(self, version: str, ids: Sequence[str]) -> set[str]:
+        """The ids that have a value under `version` (any length), in one round trip."""
+
+    @abstractmethod
+    async def get_current_version(self, name: str) -> str | None:
+        """The version rankers should read (`courier:model:{name}:current`), or None when unset."""
+
+    @abstractmethod
+    async def set_current_version(self, name: str, version: str) -> None:
+        """Switch rankers to `version` (backfill does this once a version is complete)."""
+
+    async def ping(self) -> bool:
+        """True when the backend answers now."""
+        return True
+
+    async def start(self) -> None:
+        """Begin background work (reconnect loop); idempotent."""
+        return None
+
+    async def close(self) -> None:
+        """Release connections and stop background work."""
+        return None
+
+
+def decode_values(
+    ids: Iterable[str], values: Iterable[bytes | None], dim: int | None
+) -> dict[str, np.ndarray]:
+    """Pair ids with decoded vectors, dropping absent or wrong-length values."""
+    found: dict[str, np.ndarray] = {}
+    for item_id, value in zip(ids, values, strict=True):
+        if value is None:
+            continue
+        if dim is None:
+            if not value or len(value) % 4:
+                continue
+            vector = bytes_to_vector(value, len(value) // 4)
+        else:
+            vector = bytes_to_vector(value, dim)
+        if vector is not None:
+            found[item_id] = vector
+    return found

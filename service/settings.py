@@ -1,0 +1,114 @@
+"""All service settings in one class, read from `COURIER_*` environment variables (plus plain REDIS_URL).
+
+Validated at start-up so that a bad value stops the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from courier_core.cache_keys import DEFAULT_TTL_SECONDS
+from courier_core.images import DEFAULT_MAX_PIXELS
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; the defaults are those of DESIGN §6."""
+
+    model_config = SettingsConfigDict(env_prefix="COURIER_", extra="ignore", protected_namespaces=())
+
+    model_repository: Path = Field(description="model repository root (or a model/version directory)")
+    model_name: str | None = Field(None, description="model name inside the repository")
+    model_version: str | None = Field(None, description="pinned version; unset serves `latest`")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_URL", "COURIER_REDIS_URL"),
+        description="unset: in-process LRU cache; set: Redis",
+    )
+    cache_ttl_s: int = Field(DEFAULT_TTL_SECONDS, gt=0)
+    cache_max_items: int = Field(100_000, gt=0, description="bound of the in-process LRU cache")
+    cache_timeout_ms: float = Field(250, gt=0, description="Redis connect/read timeout")
+    cache_retry_interval_s: float = Field(
+        1.0, gt=0, description="reconnect attempt interval while Redis is down"
+    )
+
+    max_batch_size: int = Field(32, gt=0)
+    max_batch_delay_ms: float = Field(5.0, ge=0)
+    batch_buckets: CommaList = Field(default_factory=lambda: ["1", "2", "4", "8", "16", "32"])
+    max_queue_items: int = Field(256, gt=0, description="admitted, unanswered items; beyond it 429")
+    queue_deadline_ms: float = Field(2000, gt=0, description="items queued longer are dropped (`deadline`)")
+    request_timeout_s: float = Field(30.0, gt=0)
+    max_items_per_request: int = Field(128, gt=0)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    max_image_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
+
+    api_keys: CommaList = Field(default_factory=list, description="comma-separated; empty disables auth")
+
+    fetch_allow_hosts: CommaList = Field(
+        default_factory=list, description="hosts/IPs/CIDRs exempt from the private-address refusal"
+    )
+    fetch_allow_http: CommaList = Field(default_factory=list, description="hosts/IPs/CIDRs allowed over http")
+    fetch_connect_timeout_s: float = Field(2.0, gt=0)
+    fetch_timeout_s: float = Field(5.0, gt=0)
+    fetch_max_redirects: int = Field(3, ge=0)
+
+    providers: Literal["auto", "cpu", "cuda"] = "auto"
+    decode_threads: int = Field(0, ge=0, description="0: min(8, CPU count)")
+    intra_op_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0: its default")
+    inter_op_threads: int = Field(1, ge=0)
+    unready_after_failed_batches: int = Field(3, gt=0)
+    drain_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("batch_buckets", "api_keys", "fetch_allow_hosts", "fetch_allow_http", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("batch_buckets")
+    @classmethod
+    def _check_buckets(cls, value: list[str]) -> list[str]:
+        try:
+            sizes = sorted({int(v) for v in value})
+        except ValueError:
+            raise ValueError(f"batch buckets must be integers, got {value}") from None
+        if not sizes or sizes[0] < 1:
+            raise ValueError(f"batch buckets must be positive, got {value}")
+        return [str(s) for s in sizes]
+
+    @field_validator("fetch_allow_hosts", "fetch_allow_http")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if "/" in entry:
+                ipaddress.ip_network(entry, strict=False)
+        return [v.lower() for v in value]
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.max_batch_size > self.buckets[-1]:
+            raise ValueError(
+                f"COURIER_MAX_BATCH_SIZE={self.max_batch_size} exceeds the largest batch bucket {self.buckets[-1]}"
+            )
+        if self.max_items_per_request > self.max_queue_items:
+            raise ValueError(
+                f"COURIER_MAX_ITEMS_PER_REQUEST={self.max_items_per_request} exceeds "
+                f"COURIER_MAX_QUEUE_ITEMS={self.max_queue_items}: such a request could never be admitted"
+            )
+        return self
+
+    @property
+    def buckets(self) -> list[int]:
+        return [int(b) for b in self.batch_buckets]

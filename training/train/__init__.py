@@ -1,0 +1,1 @@
+"""Pre-training: typed config, page-view batching with distinct-image dedup, the loop, checkpoints."""
