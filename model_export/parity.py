@@ -90,7 +90,7 @@ def check_parity(
     batch_diff, batch_cos = compare(single, output[:CONSISTENCY_BATCH])
     norm_error = float(np.max(np.abs(np.linalg.norm(output, axis=1) - 1.0)))
     fp16 = manifest.precision == "fp16"
-    bound = f"min cosine ≥ {FP16_MIN_COSINE}" if fp16 else f"max |Δ| ≤ {FP32_MAX_ABS_DIFF:g}"
+    bound = f"min cosine >= {FP16_MIN_COSINE}" if fp16 else f"max abs diff <= {FP32_MAX_ABS_DIFF:g}"
     report = ParityReport(
         checked=True,
         provider=provider,

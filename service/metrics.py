@@ -38,7 +38,7 @@ INFERENCE = Histogram("courier_inference_seconds", "onnxruntime time per batch."
 FETCH = Histogram("courier_fetch_seconds", "image_url download time.", buckets=_LATENCY_BUCKETS)
 CACHE_REQUESTS = Counter(
     "courier_cache_requests",
-    "Cache look-ups per item: hit, miss, invalid (wrong length, recomputed) or unavailable.",
+    "Cache look-ups per item: hit, miss (absent or wrong length) or unavailable (backend down).",
     ["result"],
 )
 CACHE_OP = Histogram("courier_cache_op_seconds", "Cache backend round trips.", ["op"], buckets=_FAST_BUCKETS)

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     queue_deadline_ms: float = Field(2000, gt=0, description="items queued longer are dropped (`deadline`)")
     request_timeout_s: float = Field(30.0, gt=0)
     max_items_per_request: int = Field(128, gt=0)
+    max_lookup_ids: int = Field(1024, gt=0, description="ids per POST /embeddings:lookup")
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     max_image_bytes: int = Field(10 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)

@@ -17,6 +17,7 @@ from pathlib import Path
 from courier_core.cache_keys import DEFAULT_TTL_SECONDS
 from courier_core.dataset import DatasetError
 from courier_core.embeddings_file import EmbeddingsFileError
+from courier_core.model_repo import ModelError
 from service.backfill.config import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, BackfillConfig
 from service.backfill.decode import default_decode_workers
 from service.backfill.parts import PartsError
@@ -131,7 +132,15 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_backfill_ray(config)
         else:
             summary = asyncio.run(_run_local(config))
-    except (ValueError, BackfillError, DatasetError, PartsError, CacheError, EmbeddingsFileError) as exc:
+    except (
+        ValueError,
+        BackfillError,
+        ModelError,
+        DatasetError,
+        PartsError,
+        CacheError,
+        EmbeddingsFileError,
+    ) as exc:
         print(f"backfill: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(summary.text(), file=sys.stderr if args.json else sys.stdout)

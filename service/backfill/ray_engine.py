@@ -19,14 +19,22 @@ import numpy as np
 import pyarrow as pa
 
 from courier_core.dataset import ITEMS_FILE
-from courier_core.model_repo import ModelError, load_model_dir
+from courier_core.model_repo import load_model_dir
 from service.backfill.catalogue import Catalogue, read_catalogue
 from service.backfill.chunk_io import Chunk
 from service.backfill.config import BackfillConfig
 from service.backfill.decode import ItemFailure, decode_batch
+from service.backfill.model import load_engine
 from service.backfill.parts import PartsWriter
 from service.backfill.report import Progress, Summary
-from service.backfill.run import BackfillError, finish, load_engine, open_cache, open_parts, sink_for
+from service.backfill.run import (
+    BackfillError,
+    finish,
+    open_cache,
+    open_parts,
+    parts_identity,
+    sink_for,
+)
 from service.backfill.sharding import Shard
 
 TODO, PRESENT, FAILED, EMBEDDED = "todo", "present", "failed", "embedded"
@@ -81,6 +89,12 @@ def _check_and_decode(
     )
 
 
+def _decode_task_resources() -> dict[str, Any]:
+    """One CPU per decode task. Given as a function so that Ray does not fuse decoding into the embedding
+    actors: decoding then runs in parallel tasks on every node while the actors only embed and write."""
+    return {"num_cpus": 1}
+
+
 class _EmbedWriter:
     """An actor: one engine (onnxruntime session), one strict cache connection, one parts writer."""
 
@@ -132,10 +146,7 @@ def run_backfill_ray(config: BackfillConfig) -> Summary:
     started = time.monotonic()
     catalogue = read_catalogue(config.data_dir)  # validates the file and gives the ids promotion checks
     scope = catalogue.select(config.shard, config.limit)
-    try:
-        model = load_model_dir(config.model, config.name)
-    except ModelError as exc:
-        raise BackfillError(str(exc)) from None
+    model = load_model_dir(config.model, config.name)
     name, version, dim, size = (
         model.manifest.name,
         model.manifest.version,
@@ -173,15 +184,13 @@ def run_backfill_ray(config: BackfillConfig) -> Summary:
             "dim": dim,
             "size": size,
         },
+        ray_remote_args_fn=_decode_task_resources,
     )
     dataset = dataset.map_batches(
         _EmbedWriter,
         batch_format="pyarrow",
         batch_size=config.chunk_size,
-        fn_constructor_kwargs={
-            "config": config,
-            "identity": {"name": name, "version": version, "shard": str(config.shard)},
-        },
+        fn_constructor_kwargs={"config": config, "identity": parts_identity(name, version, config)},
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_gpus=1 if gpus else 0,
     )

@@ -8,46 +8,20 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from courier_core.model_repo import ModelError
 from service.backfill.catalogue import read_catalogue
 from service.backfill.chunk_io import ChunkSink
 from service.backfill.config import BackfillConfig
 from service.backfill.decode import DecodePool
+from service.backfill.model import load_engine
 from service.backfill.parts import PartsWriter
 from service.backfill.pipeline import ChunkPipeline, PipelineParts
 from service.backfill.promote import promote_if_complete
 from service.backfill.report import Progress, Summary
 from service.cache import EmbeddingCache, make_cache
-from service.engine import OnnxEngine
 
 
 class BackfillError(RuntimeError):
     """A problem with the run's inputs or surroundings (model, catalogue, Redis), reported without a trace."""
-
-
-def load_engine(config: BackfillConfig) -> OnnxEngine:
-    """The service's engine, warmed up for every batch shape the pipeline forms."""
-    try:
-        engine = OnnxEngine.load(
-            config.model,
-            name=config.name,
-            providers=config.providers,
-            intra_op_threads=config.intra_op_threads,
-        )
-    except ModelError as exc:
-        raise BackfillError(str(exc)) from None
-    engine.warmup(batch_buckets(config.batch_size))
-    return engine
-
-
-def batch_buckets(batch_size: int) -> list[int]:
-    """Powers of two below the batch size plus the batch size: a chunk's tail pads to at most 2x."""
-    sizes = {batch_size}
-    size = 1
-    while size < batch_size:
-        sizes.add(size)
-        size *= 2
-    return sorted(sizes)
 
 
 async def open_cache(config: BackfillConfig) -> EmbeddingCache | None:

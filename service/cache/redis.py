@@ -47,7 +47,7 @@ class RedisCache(EmbeddingCache):
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1),  # one immediate retry on a stale connection, none on timeouts
             max_connections=max_connections,
         )
         self._url = url
@@ -150,6 +150,7 @@ class RedisCache(EmbeddingCache):
         while True:
             await asyncio.sleep(self._retry_interval_s)
             if await self.ping():
+                await self._client.connection_pool.disconnect()  # drop connections to the dead server
                 self._available = True
                 log.warning("Redis at %s is reachable again; cache re-enabled", self._safe_url())
                 return

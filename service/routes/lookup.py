@@ -30,11 +30,10 @@ async def _read(request: Request, ids: list[str]) -> tuple[dict, dict]:
 )
 async def lookup(body: LookupRequest, request: Request) -> Response:
     """Vectors of `courier:model:{name}:current` (else the served version) for the cached ids, plus `missing`."""
-    limit = request.app.state.courier.settings.max_items_per_request * 8
+    limit = request.app.state.courier.settings.max_lookup_ids
     if len(body.item_ids) > limit:
-        return error_response(
-            422, "too_many_items", f"lookup has {len(body.item_ids)} ids; the limit is {limit}"
-        )
+        message = f"lookup has {len(body.item_ids)} ids; the limit is {limit} (COURIER_MAX_LOOKUP_IDS)"
+        return error_response(422, "too_many_items", message)
     ids = list(dict.fromkeys(body.item_ids))
     model, found = await _read(request, ids)
     data = [

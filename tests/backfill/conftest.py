@@ -49,7 +49,9 @@ def image_bytes(rng: np.random.Generator, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_catalogue(root: Path, count: int, *, corrupt: int = 0, missing: int = 0, seed: int = 0) -> CatalogueDir:
+def write_catalogue(
+    root: Path, count: int, *, corrupt: int = 0, missing: int = 0, seed: int = 0
+) -> CatalogueDir:
     """`count` items; the first `corrupt` have broken bytes, the next `missing` point at no file."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -109,7 +111,9 @@ def engine(onnx_model_repo: ModelRepo) -> OnnxEngine:
 def expected_vectors(engine: OnnxEngine, catalogue: CatalogueDir, ids: list[str]) -> dict[str, np.ndarray]:
     """What the service's engine returns for each item's image, decoded by the shared function."""
     items = pd.read_parquet(catalogue.root / "items.parquet").set_index("item_id")
-    images = np.stack([read_image_file(catalogue.root / items.loc[i, "image"], engine.input_size) for i in ids])
+    images = np.stack(
+        [read_image_file(catalogue.root / items.loc[i, "image"], engine.input_size) for i in ids]
+    )
     return dict(zip(ids, engine.embed(images), strict=True))
 
 

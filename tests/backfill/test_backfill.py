@@ -21,7 +21,9 @@ def test_good_items_cached_with_the_service_vector_and_bad_ones_reported(
     assert summary["embedded"] == len(mixed_catalogue.good)
     assert summary["skipped_cached"] == 0
     assert summary["failed"]["image_decode_error"]["count"] == len(mixed_catalogue.corrupt)
-    assert sorted(summary["failed"]["image_decode_error"]["first_item_ids"]) == sorted(mixed_catalogue.corrupt)
+    assert sorted(summary["failed"]["image_decode_error"]["first_item_ids"]) == sorted(
+        mixed_catalogue.corrupt
+    )
     assert sorted(summary["failed"]["image_not_found"]["first_item_ids"]) == sorted(mixed_catalogue.missing)
     assert summary["wall_s"] > 0 and summary["items_per_s"] > 0
 
@@ -55,7 +57,9 @@ def test_parquet_copies_vectors_already_in_redis_without_embedding(
     clean_catalogue, onnx_model_repo, engine, redis_db, tmp_path
 ):
     """Redis written but no part (a kill between the two, or an earlier Redis-only run): nothing re-embedded."""
-    code, first, _ = run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", redis_db.url, "--limit", "10")
+    code, first, _ = run_backfill_cli(
+        clean_catalogue, onnx_model_repo, "--redis", redis_db.url, "--limit", "10"
+    )
     assert code == 0 and first["embedded"] == 10
     out = tmp_path / "emb.parquet"
     code, second, stderr = run_backfill_cli(
@@ -67,18 +71,24 @@ def test_parquet_copies_vectors_already_in_redis_without_embedding(
     emb = read_embeddings(out)
     validate_embeddings(emb, clean_catalogue.good)
     expected = expected_vectors(engine, clean_catalogue, emb.item_ids)
-    np.testing.assert_allclose(emb.matrix, np.stack([expected[i] for i in emb.item_ids]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        emb.matrix, np.stack([expected[i] for i in emb.item_ids]), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_overwrite_reembeds_everything(clean_catalogue, onnx_model_repo, redis_db):
     run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", redis_db.url)
-    code, summary, _ = run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", redis_db.url, "--overwrite")
+    code, summary, _ = run_backfill_cli(
+        clean_catalogue, onnx_model_repo, "--redis", redis_db.url, "--overwrite"
+    )
     assert code == 0
     assert summary["embedded"] == len(clean_catalogue.good)
     assert summary["skipped_cached"] == 0
 
 
-def test_promote_moves_current_only_after_the_whole_catalogue(clean_catalogue, onnx_model_repo, engine, redis_db):
+def test_promote_moves_current_only_after_the_whole_catalogue(
+    clean_catalogue, onnx_model_repo, engine, redis_db
+):
     client = redis.Redis.from_url(redis_db.url)
     key = current_version_key(engine.manifest.name)
     client.set(key, "previous-version")
@@ -100,7 +110,9 @@ def test_promote_moves_current_only_after_the_whole_catalogue(clean_catalogue, o
 
 
 def test_promote_refuses_an_incomplete_catalogue(mixed_catalogue, onnx_model_repo, engine, redis_db):
-    code, summary, _ = run_backfill_cli(mixed_catalogue, onnx_model_repo, "--redis", redis_db.url, "--promote")
+    code, summary, _ = run_backfill_cli(
+        mixed_catalogue, onnx_model_repo, "--redis", redis_db.url, "--promote"
+    )
     assert code == 1
     assert summary["promoted"] is False
     assert redis.Redis.from_url(redis_db.url).get(current_version_key(engine.manifest.name)) is None

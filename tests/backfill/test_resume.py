@@ -96,7 +96,9 @@ def test_sigkill_then_rerun_completes_exactly_once(
         np.testing.assert_allclose(row, expected[item_id], rtol=1e-5, atol=1e-6)
 
 
-def test_sigint_stops_cleanly_and_the_rerun_finishes(clean_catalogue, onnx_model_repo, engine, redis_db, tmp_path):
+def test_sigint_stops_cleanly_and_the_rerun_finishes(
+    clean_catalogue, onnx_model_repo, engine, redis_db, tmp_path
+):
     out = tmp_path / "emb.parquet"
     proc = _start(clean_catalogue, onnx_model_repo, redis_db.url, out, "--max-items-per-s", "40")
     try:

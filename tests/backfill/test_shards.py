@@ -17,7 +17,11 @@ def test_shard_of_is_a_fixed_function_of_the_id():
     assert [shard_of(x, 3) for x in ("a", "item-1", "12345")] == [2, 1, 1]
     assert shard_of("item-1", 1000) == 548
     other = subprocess.run(  # another interpreter, another hash salt
-        [sys.executable, "-c", "from service.backfill.sharding import shard_of; print(shard_of('item-1', 1000))"],
+        [
+            sys.executable,
+            "-c",
+            "from service.backfill.sharding import shard_of; print(shard_of('item-1', 1000))",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -45,12 +49,21 @@ def test_parse_shard_reads_the_indexed_job_completion_index():
         parse_shard("auto/3", {})
 
 
-def test_three_shards_cover_the_catalogue_exactly_once(clean_catalogue, onnx_model_repo, engine, redis_db, tmp_path):
+def test_three_shards_cover_the_catalogue_exactly_once(
+    clean_catalogue, onnx_model_repo, engine, redis_db, tmp_path
+):
     out = tmp_path / "emb.parquet"
     embedded, parquet_ids = [], []
     for index in range(3):
         code, summary, stderr = run_backfill_cli(
-            clean_catalogue, onnx_model_repo, "--redis", redis_db.url, "--shard", f"{index}/3", "--parquet-out", str(out)
+            clean_catalogue,
+            onnx_model_repo,
+            "--redis",
+            redis_db.url,
+            "--shard",
+            f"{index}/3",
+            "--parquet-out",
+            str(out),
         )
         assert code == 0, stderr
         assert summary["shard"] == f"{index}/3"

@@ -53,7 +53,7 @@ def test_the_ctr_model_does_not_peek_at_the_test_period(tmp_path: Path) -> None:
     peeking = make_leaky_world(tmp_path / "peek", peek=True)
     peek_doc = evaluate(peeking, None, replace(QUICK, train_fraction=1600 / 1920))
     assert peek_doc["fingerprint"]["test_impressions"] == doc["fingerprint"]["test_impressions"]
-    assert peek_doc["result"]["mean"]["auc"] > 0.9
+    assert peek_doc["result"]["mean"]["auc"] > 0.85
     for row in (doc["result"], doc["none"]):
         assert row["mean"]["auc"] < 0.6
         assert row["mean"]["cold_auc"] < 0.6

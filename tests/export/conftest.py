@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,27 +16,6 @@ from model_export.run_info import data_dir_from_config
 from training.checkpoint import EncoderInfo, load_encoder
 
 ExportTiny = Callable[..., ExportResult]
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_world: Path) -> Path:
-    """INTERIM until tests/fixtures/runs.py lands: a 1-epoch courier run on the tiny world."""
-    run = tmp_path_factory.mktemp("interim_run") / "run"
-    command = [sys.executable, "-m", "training", "train", "--data", str(tiny_world), "--method", "courier"]
-    command += [
-        "--out",
-        str(run),
-        "--epochs",
-        "1",
-        "--backbone",
-        "resnet-tiny",
-        "--image-size",
-        "32",
-        "--dim",
-        "16",
-    ]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
-    return run
 
 
 @pytest.fixture(scope="session")

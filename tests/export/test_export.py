@@ -15,7 +15,8 @@ import torch
 
 from courier_core.manifest import MODEL_FILE, read_manifest
 from courier_core.model_repo import load_model_dir, sha256_file
-from model_export.errors import ParityError
+from model_export.errors import ExportError, ParityError
+from model_export.export import ExportConfig, export_run
 from model_export.parity import FP16_MIN_COSINE, FP32_MAX_ABS_DIFF
 from model_export.session import open_checked_session, run_batches
 from tests.export.helpers import perturb_graph, version_dirs
@@ -105,13 +106,17 @@ def test_cli_export_of_the_tiny_run(tiny_run: Path, tmp_path: Path) -> None:
     assert manifest.training.checkpoint == "last"
 
 
-def test_cli_export_failure_says_why_and_publishes_nothing(tiny_run: Path, tmp_path: Path) -> None:
+def test_cli_export_failure_says_why_and_publishes_nothing(tmp_path: Path) -> None:
     missing = _cli("--run", str(tmp_path / "no-run"), "--out", str(tmp_path / "repo"))
-    assert (
-        missing.returncode == 1 and "run directory" in missing.stderr and "does not exist" in missing.stderr
-    )
-    no_data = _cli("--run", str(tiny_run), "--out", str(tmp_path / "repo"), "--data", str(tmp_path / "gone"))
-    assert no_data.returncode == 1 and "nothing published" in no_data.stderr and "gone" in no_data.stderr
+    assert missing.returncode == 1
+    assert "nothing published" in missing.stderr and "no-run does not exist" in missing.stderr
+    assert not (tmp_path / "repo" / "courier" / "latest").exists()
+
+
+def test_export_without_the_runs_dataset_says_how_to_fix(tiny_run: Path, tmp_path: Path) -> None:
+    config = ExportConfig(repo=tmp_path / "repo", data_dir=tmp_path / "gone")
+    with pytest.raises(ExportError, match="gone.*does not exist; pass --data DIR"):
+        export_run(tiny_run, config)
     assert not (tmp_path / "repo" / "courier" / "latest").exists()
 
 

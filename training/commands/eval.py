@@ -31,12 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop")
     parser.add_argument("--max-history", type=int, default=20, help="clicked history items per request")
     parser.add_argument("--max-epochs", type=int, default=20, help="CTR epochs at most (early stopping)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     return EvalConfig(
         seeds=args.seeds,
+        threads=args.threads,
         train_fraction=args.train_fraction,
         features=FeatureConfig(max_history=args.max_history, val_fraction=args.val_fraction),
         train=replace(CTRTrainConfig(), max_epochs=args.max_epochs),
@@ -44,10 +45,6 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     if args.seeds < 1:
         print("error: --seeds must be at least 1", file=sys.stderr)
         return 2

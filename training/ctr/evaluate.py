@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm import tqdm
 
 from courier_core.dataset import Dataset, load_dataset
@@ -34,6 +35,7 @@ class BaselineError(ValueError):
 class EvalConfig:
     seeds: int = 3
     train_fraction: float = 0.8
+    threads: int = 1  # torch CPU threads; the model's ops are small, so more threads mostly spin
     features: FeatureConfig = field(default_factory=FeatureConfig)
     train: CTRTrainConfig = field(default_factory=CTRTrainConfig)
 
@@ -64,12 +66,18 @@ def run_seeds(
 ) -> dict[str, Any]:
     """Train and score one CTR model per seed (seeds 0..n-1, the same for every method)."""
     per_seed = []
-    for seed in tqdm(range(config.seeds), desc=f"eval {label}", unit="seed", disable=None):
-        result = fit_and_score(features, image_table, config.train, seed)
-        per_seed.append(
-            {"seed": seed, **score_metrics(features, result.test_scores), "best_epoch": result.best_epoch}
-            | {"epochs_run": result.epochs_run, "val_auc": result.val_auc}
-        )
+    previous_threads = torch.get_num_threads()
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    try:
+        for seed in tqdm(range(config.seeds), desc=f"eval {label}", unit="seed", disable=None):
+            result = fit_and_score(features, image_table, config.train, seed)
+            per_seed.append(
+                {"seed": seed, **score_metrics(features, result.test_scores), "best_epoch": result.best_epoch}
+                | {"epochs_run": result.epochs_run, "val_auc": result.val_auc}
+            )
+    finally:
+        torch.set_num_threads(previous_threads)
     return _summary(per_seed)
 
 

@@ -276,5 +276,6 @@ def _step_row(stats: dict[str, float], position: dict[str, Any], scheduler: Any,
             row["page_auc"] = stats["auc_wins"] / stats["auc_pairs"]
         if "clip_loss" in stats:
             row["clip_loss"] = stats["clip_loss"]
+        row["distinct_images"] = stats["distinct"]
         row["dup_factor"] = stats["positions"] / max(stats["distinct"], 1.0)
     return row

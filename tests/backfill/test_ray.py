@@ -1,0 +1,57 @@
+"""`--engine ray` on a local Ray instance: same vectors, same keys, same parquet as the local engine.
+
+Marked `ray` and skipped when Ray is not installed (`pip install -e '.[ray]'`); a local Ray start costs
+tens of seconds on 2 cores. Run it alone with: `.venv/bin/python -m pytest -q -m ray tests/backfill`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from courier_core.embeddings_file import read_embeddings, validate_embeddings
+from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli
+
+pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+pytestmark = pytest.mark.ray
+
+
+def test_ray_engine_backfills_like_the_local_engine(
+    mixed_catalogue, onnx_model_repo, engine, redis_db, tmp_path
+):
+    out = tmp_path / "ray.parquet"
+    code, summary, stderr = run_backfill_cli(
+        mixed_catalogue,
+        onnx_model_repo,
+        "--engine",
+        "ray",
+        "--redis",
+        redis_db.url,
+        "--parquet-out",
+        str(out),
+        "--chunk-size",
+        "8",
+        "--progress",
+        "off",
+        timeout=300,
+    )
+    assert code == 1, stderr[-3000:]
+    assert summary["engine"] == "ray"
+    assert summary["embedded"] == len(mixed_catalogue.good)
+    assert summary["failed"]["image_decode_error"]["count"] == len(mixed_catalogue.corrupt)
+    assert summary["failed"]["image_not_found"]["count"] == len(mixed_catalogue.missing)
+
+    expected = expected_vectors(engine, mixed_catalogue, mixed_catalogue.good)
+    cached = cached_vectors(redis_db.url, engine.version, mixed_catalogue.all_ids, engine.dim)
+    assert sorted(cached) == sorted(mixed_catalogue.good)
+    for item_id, vector in expected.items():
+        np.testing.assert_allclose(cached[item_id], vector, rtol=1e-5, atol=1e-6)
+    emb = read_embeddings(out)
+    validate_embeddings(emb, mixed_catalogue.good)
+    assert len(emb.item_ids) == len(mixed_catalogue.good)
+
+    code, again, _ = run_backfill_cli(mixed_catalogue, onnx_model_repo, "--redis", redis_db.url)
+    assert again["embedded"] == 0  # the local engine sees the Ray run's keys
+    assert again["skipped_cached"] == len(mixed_catalogue.good)

@@ -1,0 +1,91 @@
+"""The micro-batcher in-process with the real fixture engine: batch formation, failures, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from service.batcher import Batcher, DeadlineExceeded, InferenceFailed
+from service.engine import OnnxEngine
+
+
+@pytest.fixture(scope="module")
+def engine(onnx_model_repo) -> OnnxEngine:
+    engine = OnnxEngine.load(onnx_model_repo.root, name=onnx_model_repo.name, providers="cpu")
+    engine.warmup([1, 2, 4, 8])
+    return engine
+
+
+def images(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (count, 32, 32, 3), dtype=np.uint8)
+
+
+def test_bucket_padding_does_not_change_vectors(engine) -> None:
+    batch = images(5)
+    padded = engine.embed(batch)  # padded to the 8 bucket
+    one_by_one = np.concatenate([engine.embed(batch[i : i + 1]) for i in range(5)])
+    big = engine.embed(images(19))  # split over the largest bucket
+    assert padded.shape == (5, 16) and big.shape == (19, 16)
+    np.testing.assert_allclose(padded, one_by_one, atol=1e-6)
+    assert engine.provider == "CPUExecutionProvider" and engine.dim == 16 and engine.input_size == 32
+
+
+def test_items_are_batched_up_to_the_size_bound(engine) -> None:
+    sizes: list[int] = []
+
+    def embed(batch: np.ndarray) -> np.ndarray:
+        sizes.append(len(batch))
+        return engine.embed(batch)
+
+    async def run() -> list[np.ndarray]:
+        batcher = Batcher(embed, max_batch_size=4, max_delay_s=0.05)
+        batcher.start()
+        deadline = time.monotonic() + 5
+        futures = [batcher.submit(image, deadline) for image in images(10)]
+        results = await asyncio.gather(*futures)
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(run())
+    assert sizes == [4, 4, 2]
+    np.testing.assert_allclose(np.stack(results), engine.embed(images(10)), atol=1e-6)
+
+
+def test_failing_batches_fail_their_items_and_readiness(engine) -> None:
+    def broken(batch: np.ndarray) -> np.ndarray:
+        raise RuntimeError("device lost")
+
+    async def run() -> tuple[list[BaseException], bool, bool]:
+        batcher = Batcher(broken, max_batch_size=2, max_delay_s=0.0, unready_after_failures=3)
+        batcher.start()
+        errors = []
+        for _ in range(3):
+            with pytest.raises(InferenceFailed) as info:
+                await batcher.submit(images(1)[0], time.monotonic() + 5)
+            errors.append(info.value)
+        healthy, alive = batcher.healthy, batcher.alive
+        await batcher.stop()
+        return errors, healthy, alive
+
+    errors, healthy, alive = asyncio.run(run())
+    assert "device lost" in str(errors[0])
+    assert alive and not healthy
+
+
+def test_expired_items_skip_inference(engine) -> None:
+    calls: list[int] = []
+
+    async def run() -> None:
+        batcher = Batcher(
+            lambda b: calls.append(len(b)) or engine.embed(b), max_batch_size=8, max_delay_s=0.05
+        )
+        batcher.start()
+        with pytest.raises(DeadlineExceeded):
+            await batcher.submit(images(1)[0], time.monotonic() + 0.01)
+        await batcher.stop()
+
+    asyncio.run(run())
+    assert calls == []
