@@ -85,32 +85,33 @@ def make_catalogue(root: Path, count: int, width: int) -> None:
     )
 
 
-def decode_rate(root: Path, size: int, workers: int, batch_size: int) -> float:
-    """Images/s of read + decode + resize over the whole catalogue, on the backfill's own decode pool."""
+def decode_rate(root: Path, size: int, workers: int, batch_size: int) -> tuple[float, float]:
+    """Images/s of read + decode + resize over the whole catalogue, on the backfill's own decode pool,
+    and CPU ms per image."""
     items = pd.read_parquet(root / "items.parquet")
     sources = [str(root / p) for p in items["image"]]
     ids = items["item_id"].tolist()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with DecodePool(workers) as pool:
         futures = [
             pool.submit(ids[i : i + batch_size], sources[i : i + batch_size], size)
             for i in range(0, len(ids), batch_size)
         ]
         done = sum(len(f.result().item_ids) for f in futures)
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), 1000 * (time.process_time() - cpu) / done
 
 
-def model_rate(onnx_path: Path, size: int, batch: int, seconds: float) -> float:
-    """Images/s of a bare onnxruntime session on full batches (after a warm-up run)."""
+def model_rate(onnx_path: Path, size: int, batch: int, seconds: float) -> tuple[float, float]:
+    """Images/s of a bare onnxruntime session on full batches (after a warm-up run), and CPU ms per image."""
     session = ort.InferenceSession(str(onnx_path), providers=ort.get_available_providers())
     name = session.get_inputs()[0].name
     images = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
     session.run(None, {name: images})
-    done, started = 0, time.perf_counter()
+    done, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         session.run(None, {name: images})
         done += batch
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), 1000 * (time.process_time() - cpu) / done
 
 
 def resolve_model(args: argparse.Namespace, scratch: Path) -> tuple[Path, str | None]:
@@ -137,10 +138,12 @@ def main() -> int:
             flush=True,
         )
 
-        decode = decode_rate(data, size, args.decode_workers, args.batch_size)
-        print(f"decode only: {decode:,.0f} images/s ({args.decode_workers} threads)", flush=True)
-        raw = model_rate(model.onnx_path, size, args.batch_size, args.model_seconds)
-        print(f"raw onnxruntime: {raw:,.0f} images/s (batch {args.batch_size})", flush=True)
+        decode, decode_cpu = decode_rate(data, size, args.decode_workers, args.batch_size)
+        print(
+            f"decode only: {decode:,.0f} images/s ({args.decode_workers} threads, {decode_cpu:.2f} CPU ms each)"
+        )
+        raw, raw_cpu = model_rate(model.onnx_path, size, args.batch_size, args.model_seconds)
+        print(f"raw onnxruntime: {raw:,.0f} images/s (batch {args.batch_size}, {raw_cpu:.2f} CPU ms each)")
         limit = 1.0 / (1.0 / decode + 1.0 / raw)
 
         redis_server = RedisServer(free_port())
@@ -157,7 +160,9 @@ def main() -> int:
                 decode_workers=args.decode_workers,
                 progress="off",
             )
+            cpu = time.process_time()
             summary = asyncio.run(run_backfill(config))
+            backfill_cpu = 1000 * (time.process_time() - cpu) / max(summary.embedded, 1)
         finally:
             redis_server.kill()
 
@@ -177,6 +182,11 @@ def main() -> int:
         "embedded": summary.embedded,
         "failed": summary.failed_count,
         "ratio": round(pipeline_rate / limit, 3),
+        "cpu_ms_per_item": {
+            "decode": round(decode_cpu, 3),
+            "model": round(raw_cpu, 3),
+            "backfill": round(backfill_cpu, 3),
+        },
         "target_ratio": TARGET_RATIO,
         "target_met": pipeline_rate >= TARGET_RATIO * limit and summary.embedded == args.images,
     }
@@ -184,6 +194,8 @@ def main() -> int:
         f"pipeline limit 1/(1/decode + 1/model): {limit:,.0f} items/s\n"
         f"backfill: {summary.embedded} items in {summary.pipeline_s:.2f} s = {pipeline_rate:,.0f} items/s "
         f"({summary.items_per_s:,.0f} items/s including model load and start-up, {summary.wall_s:.2f} s)\n"
+        f"CPU per item: backfill {backfill_cpu:.2f} ms vs decode + model {decode_cpu + raw_cpu:.2f} ms "
+        f"(overhead of the pipeline itself, independent of other load on the machine)\n"
         f"ratio {figures['ratio']:.2f} (target >= {TARGET_RATIO}): {'MET' if figures['target_met'] else 'NOT MET'}"
     )
     if args.json:

@@ -21,13 +21,17 @@ import torch
 from PIL import Image
 
 
-def synthetic_dataset(root: Path, items: int, users: int, requests_per_user: int, page: int, seed: int = 0) -> Path:
+def synthetic_dataset(
+    root: Path, items: int, users: int, requests_per_user: int, page: int, seed: int = 0
+) -> Path:
     """Items with coloured-block images, page views with popularity-skewed items and ~15% clicks."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
     for i in range(items):
         blocks = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
-        Image.fromarray(np.kron(blocks, np.ones((24, 24, 1), dtype=np.uint8))).save(root / "images" / f"{i}.png")
+        Image.fromarray(np.kron(blocks, np.ones((24, 24, 1), dtype=np.uint8))).save(
+            root / "images" / f"{i}.png"
+        )
     item_ids = [f"i{i}" for i in range(items)]
     pd.DataFrame(
         {"item_id": item_ids, "image": [f"images/{i}.png" for i in range(items)],
@@ -36,7 +40,8 @@ def synthetic_dataset(root: Path, items: int, users: int, requests_per_user: int
     weights = 1.0 / np.arange(1, items + 1) ** 0.8
     weights /= weights.sum()
     n = users * requests_per_user
-    shown = rng.choice(items, size=(n, page), p=weights)
+    gumbel = np.log(weights)[None, :] - np.log(-np.log(rng.random((n, items))))
+    shown = np.argpartition(-gumbel, page, axis=1)[:, :page]  # popularity-weighted, no repeats in a page
     clicked = rng.random((n, page)) < 0.15
     user = np.repeat(np.arange(users), requests_per_user)
     ts = np.repeat(rng.permutation(n) * 1000, page)
@@ -48,13 +53,17 @@ def synthetic_dataset(root: Path, items: int, users: int, requests_per_user: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", help="dataset directory (default: a synthetic one in a temp dir)")
     parser.add_argument("--backbone", default="resnet50")
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32, help="page views per step")
     parser.add_argument("--history", type=int, default=20)
-    parser.add_argument("--max-steps", type=int, default=None, help="cap the epoch (default: the whole epoch)")
+    parser.add_argument(
+        "--max-steps", type=int, default=None, help="cap the epoch (default: the whole epoch)"
+    )
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA device")
@@ -65,7 +74,9 @@ def main() -> None:
         tmp_path = Path(tmp)
         start = time.time()
         data = Path(args.data) if args.data else synthetic_dataset(tmp_path / "data", 3000, 300, 12, 10)
-        print(f"dataset ready in {time.time() - start:.1f}s; torch {torch.__version__}, {torch.cuda.get_device_name()}")
+        print(
+            f"dataset ready in {time.time() - start:.1f}s; torch {torch.__version__}, {torch.cuda.get_device_name()}"
+        )
         for checkpointing in (False, True):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()

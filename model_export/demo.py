@@ -35,64 +35,12 @@ def ensure_demo_model(config: DemoConfig) -> int:
     """Return 0 when `<repo>/<name>/latest` is a loadable model (built now if needed), else the failed exit code."""
     existing = verify_model(config.repo / config.name)
     if existing.ok:
-        print(
-            f"demo model ready: {existing.model_dir} ({existing.manifest.dim}-d, {existing.manifest.precision})"
-        )
+        manifest = existing.manifest
+        print(f"demo model ready: {existing.model_dir} ({manifest.dim}-d, {manifest.precision})")
         return 0
     print(f"no usable demo model ({existing.message}); building one in {config.repo / DEMO_DIR}", flush=True)
-    work = config.repo / DEMO_DIR
-    world, run = work / "world", work / "run"
     started = time.perf_counter()
-    steps = []
-    if not (world / "items.parquet").is_file():
-        shutil.rmtree(world, ignore_errors=True)
-        steps.append(
-            (
-                "tiny synthetic world",
-                [
-                    "training",
-                    "world",
-                    "--preset",
-                    "tiny",
-                    "--image-size",
-                    str(config.image_size),
-                    "--seed",
-                    str(config.seed),
-                    "--out",
-                    str(world),
-                ],
-            )
-        )
-    if not (run / "summary.json").is_file():
-        shutil.rmtree(run, ignore_errors=True)
-        steps.append(
-            (
-                "short COURIER training",
-                [
-                    "training",
-                    "train",
-                    "--data",
-                    str(world),
-                    "--method",
-                    "courier",
-                    "--backbone",
-                    config.backbone,
-                    "--image-size",
-                    str(config.image_size),
-                    "--dim",
-                    str(config.dim),
-                    "--epochs",
-                    str(config.epochs),
-                    "--seed",
-                    str(config.seed),
-                    "--out",
-                    str(run),
-                ],
-            )
-        )
-    steps.append(
-        ("ONNX export", ["model_export", "--run", str(run), "--out", str(config.repo), "--name", config.name])
-    )
+    steps = _steps(config)
     for number, (title, command) in enumerate(steps, start=1):
         print(f"\n[{number}/{len(steps)}] {title}: python -m {' '.join(command)}", flush=True)
         code = subprocess.run([sys.executable, "-m", *command], check=False).returncode
@@ -101,6 +49,36 @@ def ensure_demo_model(config: DemoConfig) -> int:
             return code
     print(f"\ndemo model built in {time.perf_counter() - started:.0f}s: {config.repo / config.name}")
     return 0
+
+
+def _steps(config: DemoConfig) -> list[tuple[str, list[str]]]:
+    """The CLI calls still needed; a finished world or run from an earlier attempt is reused."""
+    work = (config.repo / DEMO_DIR).resolve()
+    world, run = work / "world", work / "run"
+    sizes = ["--image-size", str(config.image_size), "--seed", str(config.seed)]
+    steps = []
+    if not (world / "items.parquet").is_file():
+        shutil.rmtree(world, ignore_errors=True)
+        steps.append(
+            ("tiny synthetic world", ["training", "world", "--preset", "tiny", *sizes, "--out", str(world)])
+        )
+    if not (run / "summary.json").is_file():
+        shutil.rmtree(run, ignore_errors=True)
+        train = [
+            "training",
+            "train",
+            "--data",
+            str(world),
+            "--method",
+            "courier",
+            "--backbone",
+            config.backbone,
+        ]
+        train += [*sizes, "--dim", str(config.dim), "--epochs", str(config.epochs), "--out", str(run)]
+        steps.append(("short COURIER training", train))
+    export = ["model_export", "--run", str(run), "--out", str(config.repo), "--name", config.name]
+    steps.append(("ONNX export", export))
+    return steps
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,23 +32,36 @@ def plot_run(run_dir: str | Path) -> Path:
     ax = axes[0]
     if steps:
         ax.plot([r["step"] for r in steps], _smooth([r["loss"] for r in steps]), label="train (smoothed)")
-    if vals:
-        ax.plot([r["step"] for r in vals], [r["val_loss"] for r in vals], "o-", label="validation")
+    with_loss = [r for r in vals if "val_loss" in r]
+    if with_loss:
+        ax.plot([r["step"] for r in with_loss], [r["val_loss"] for r in with_loss], "o-", label="validation")
     ax.set(title="loss", xlabel="step")
-    ax.legend()
+    if steps or with_loss:
+        ax.legend()
     ax = axes[1]
     if vals:
         x = [r["step"] for r in vals]
         if any("val_page_auc" in r for r in vals):
-            ax.plot(x, [r.get("val_page_auc", np.nan) for r in vals], "o-", label="intention score (learned UIR)")
-        ax.plot(x, [r.get("val_page_auc_plain", np.nan) for r in vals], "s--", label="plain attention (identity UIR)")
+            ax.plot(
+                x, [r.get("val_page_auc", np.nan) for r in vals], "o-", label="intention score (learned UIR)"
+            )
+        ax.plot(
+            x,
+            [r.get("val_page_auc_plain", np.nan) for r in vals],
+            "s--",
+            label="plain attention (identity UIR)",
+        )
     ax.axhline(0.5, color="grey", lw=0.8, label="chance")
     ax.set(title="held-out page AUC (clicked vs unclicked, same page)", xlabel="step")
     ax.legend()
     if courier:
         ax = axes[2]
-        ax.plot([r["step"] for r in steps], _smooth([r["top1"] for r in steps]), label="train top-1 (smoothed)")
-        ax.plot([r["step"] for r in steps], [r["chance"] for r in steps], color="grey", lw=0.8, label="chance")
+        ax.plot(
+            [r["step"] for r in steps], _smooth([r["top1"] for r in steps]), label="train top-1 (smoothed)"
+        )
+        ax.plot(
+            [r["step"] for r in steps], [r["chance"] for r in steps], color="grey", lw=0.8, label="chance"
+        )
         if vals:
             ax.plot([r["step"] for r in vals], [r["val_top1"] for r in vals], "o-", label="validation top-1")
         ax.set(title="in-batch top-1: clicked item from its reconstruction", xlabel="step")

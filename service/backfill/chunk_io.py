@@ -21,13 +21,14 @@ from service.cache import EmbeddingCache
 @dataclass
 class Chunk:
     """One chunk's items and outcome: present (already cached; with vectors when parquet needs them),
-    embedded now, or failed."""
+    embedded now, or failed. `in_parts` are already in a completed parquet part: never written to one again."""
 
     item_ids: list[str]
     present: dict[str, np.ndarray | None] = field(default_factory=dict)
     embedded_ids: list[str] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     failures: list[ItemFailure] = field(default_factory=list)
+    in_parts: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -57,7 +58,13 @@ class ChunkSink:
             vectors = dict(zip(chunk.embedded_ids, chunk.vectors, strict=True))
             await self.cache.set_many(self.version, vectors, ttl=self.ttl_seconds)
         if self.parts is not None:
-            ids = list(chunk.present) + chunk.embedded_ids
-            rows = list(chunk.present.values()) + chunk.vectors
+            pairs = [(i, v) for i, v in chunk.present.items() if i not in chunk.in_parts]
+            pairs += [
+                (i, v)
+                for i, v in zip(chunk.embedded_ids, chunk.vectors, strict=True)
+                if i not in chunk.in_parts
+            ]
+            ids = [i for i, _ in pairs]
+            rows = [v for _, v in pairs]
             matrix = np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
             await asyncio.to_thread(self.parts.write_part, ids, matrix)

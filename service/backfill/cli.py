@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+    except ValueError as exc:
+        print(f"backfill: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
         if config.engine == "ray":
             from service.backfill.ray_engine import run_backfill_ray
 
@@ -133,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             summary = asyncio.run(_run_local(config))
     except (
-        ValueError,
         BackfillError,
         ModelError,
         DatasetError,

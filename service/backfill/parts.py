@@ -2,8 +2,10 @@
 duplicates and a reader never sees a truncated file.
 
 Each completed chunk becomes one file in `<out>.parts/` (written to a temporary name, then renamed: a part
-exists whole or not at all). The ids in the parts are what a rerun skips. `finalise` concatenates the parts
-into `<out>` with one atomic rename (courier_core.embeddings_file) and only then removes the parts.
+exists whole or not at all). A rerun never writes an id that a part holds into another part (and, without
+Redis, does not embed it again). `finalise` concatenates the parts into `<out>` with one atomic rename
+(courier_core.embeddings_file) and only then removes the parts; a later run of the same version and shard
+starts from that file, so a grown catalogue costs only its new items.
 """
 
 from __future__ import annotations
@@ -16,9 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from courier_core.embeddings_file import EmbeddingsFileError, embeddings_table, write_embeddings, write_tables
+from courier_core.embeddings_file import (
+    METADATA_KEY,
+    EmbeddingsFileError,
+    embeddings_table,
+    write_embeddings,
+    write_tables,
+)
 
 STATE_FILE = "state.json"
 _PART_GLOB = "part-*.parquet"
@@ -48,9 +57,31 @@ class PartsWriter:
                     f"remove it or pass --overwrite to start over"
                 )
         else:
+            if not fresh:
+                self._seed_from_output()
             tmp = self.dir / f".{STATE_FILE}.tmp"
             tmp.write_text(json.dumps(identity, sort_keys=True))
             tmp.replace(state)
+
+    def _seed_from_output(self) -> None:
+        """A finished `<out>` of the same model version and shard becomes the first part, so a run over a
+        grown catalogue embeds only the new items."""
+        if not self.out.is_file():
+            return
+        try:
+            metadata = read_embeddings_metadata(self.out)
+        except EmbeddingsFileError:
+            return
+        model = metadata.get("model", {})
+        previous = {
+            "name": model.get("name"),
+            "version": model.get("version"),
+            "shard": metadata.get("shard"),
+        }
+        if previous == self.identity:
+            tmp = self.dir / ".part-seed.tmp"
+            shutil.copyfile(self.out, tmp)
+            tmp.replace(self.dir / "part-00000000-000000.parquet")
 
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob(_PART_GLOB))
@@ -74,12 +105,24 @@ class PartsWriter:
         """Write `<out>` from all parts atomically, then drop the parts; returns the number of rows."""
         tables = [pq.read_table(part) for part in self.parts()]
         if not tables:
-            tables = [embeddings_table([], np.zeros((0, int(metadata.get("dim", 1))), dtype=np.float32))]
-        ids = [i for table in tables for i in table.column("item_id").to_pylist()]
-        if len(set(ids)) != len(ids):
-            raise EmbeddingsFileError(
-                f"{self.dir}: parts hold duplicate item ids; remove the directory and rerun"
-            )
-        write_tables(self.out, tables, metadata)
+            dim = int(metadata.get("model", {}).get("dim", 1))
+            tables = [embeddings_table([], np.zeros((0, dim), dtype=np.float32))]
+        table = pa.concat_tables(tables)
+        # Two runs of one shard at once (or a retried Ray task) can write an id twice; for one version
+        # the vectors are the same, so the first copy is kept.
+        ids = table.column("item_id").to_pylist()
+        first = {item_id: row for row, item_id in reversed(list(enumerate(ids)))}
+        if len(first) != len(ids):
+            table = table.take(pa.array(sorted(first.values()), type=pa.int64()))
+        write_tables(self.out, [table], metadata)
         shutil.rmtree(self.dir)
-        return len(ids)
+        return table.num_rows
+
+
+def read_embeddings_metadata(path: Path) -> dict[str, Any]:
+    """The courier metadata of an embeddings parquet file, without reading its rows."""
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    except (OSError, ValueError) as exc:
+        raise EmbeddingsFileError(f"{path} is not a readable parquet file: {exc}") from None
+    return json.loads(raw) if raw else {}

@@ -64,19 +64,30 @@ class ChunkPipeline:
         self._decode_slots = asyncio.Semaphore(2 * parts.decode.workers + 2)
         self._infer = ThreadPoolExecutor(1, thread_name_prefix="infer")
 
-    async def run(self, catalogue: Catalogue, positions: Sequence[int]) -> None:
-        """Process catalogue rows `positions` (already filtered by shard, limit and completed parts)."""
+    async def run(
+        self, catalogue: Catalogue, positions: Sequence[int], in_parts: frozenset[str] = frozenset()
+    ) -> None:
+        """Process catalogue rows `positions` (filtered by shard and limit); `in_parts` are ids that a
+        completed parquet part already holds (written to Redis again if missing there, never to a part)."""
         planned: asyncio.Queue[object] = asyncio.Queue(maxsize=4 * self.p.decode.workers + 4)
         embedded: asyncio.Queue[object] = asyncio.Queue(maxsize=2)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._plan(catalogue, positions, planned))
+                group.create_task(self._plan(catalogue, positions, in_parts, planned))
                 group.create_task(self._embed(planned, embedded))
                 group.create_task(self._write(embedded))
+        except ExceptionGroup as failed:  # report the first cause (e.g. CacheError), not the group
+            raise failed.exceptions[0] from None
         finally:
             self._infer.shutdown(wait=True)
 
-    async def _plan(self, catalogue: Catalogue, positions: Sequence[int], out: asyncio.Queue[object]) -> None:
+    async def _plan(
+        self,
+        catalogue: Catalogue,
+        positions: Sequence[int],
+        in_parts: frozenset[str],
+        out: asyncio.Queue[object],
+    ) -> None:
         loop = asyncio.get_running_loop()
         began = loop.time()
         for start in range(0, len(positions), self.chunk_size):
@@ -86,6 +97,7 @@ class ChunkPipeline:
                 break
             rows = positions[start : start + self.chunk_size]
             chunk = Chunk([catalogue.item_ids[i] for i in rows])
+            chunk.in_parts = in_parts.intersection(chunk.item_ids)
             chunk.present = await self.p.sink.present(chunk.item_ids)
             todo = [i for i in rows if catalogue.item_ids[i] not in chunk.present]
             for batch_start in range(0, len(todo), self.batch_size):

@@ -98,7 +98,8 @@ def _decode_task_resources() -> dict[str, Any]:
 class _EmbedWriter:
     """An actor: one engine (onnxruntime session), one strict cache connection, one parts writer."""
 
-    def __init__(self, config: BackfillConfig, identity: dict[str, Any]) -> None:
+    def __init__(self, config: BackfillConfig, identity: dict[str, Any], in_parts: frozenset[str]) -> None:
+        self.in_parts = in_parts
         self.engine = load_engine(config)
         self.batch_size = config.batch_size
         self.loop = asyncio.new_event_loop()
@@ -112,7 +113,7 @@ class _EmbedWriter:
         states = batch.column("state").to_pylist()
         codes = batch.column("code").to_pylist()
         messages = batch.column("message").to_pylist()
-        chunk = Chunk(item_ids)
+        chunk = Chunk(item_ids, in_parts=self.in_parts.intersection(item_ids))
         side, dim = self.engine.input_size, self.engine.dim
         todo: list[int] = []
         for k, state in enumerate(states):
@@ -154,7 +155,8 @@ def run_backfill_ray(config: BackfillConfig) -> Summary:
         model.manifest.input_size,
     )
     parts = open_parts(config, name, version)
-    done = frozenset(parts.completed_ids()) if parts else frozenset()
+    in_parts = frozenset(parts.completed_ids()) if parts else frozenset()
+    done = in_parts if config.redis_url is None else frozenset()  # as in the local run
     summary = Summary(total=len(scope), skipped_cached=len(done & set(scope.item_ids)))
     summary.extra.update(model=name, version=version, shard=str(config.shard), engine="ray")
     progress = Progress(len(scope), mode=config.progress, log_every_s=config.log_every_s)
@@ -190,7 +192,11 @@ def run_backfill_ray(config: BackfillConfig) -> Summary:
         _EmbedWriter,
         batch_format="pyarrow",
         batch_size=config.chunk_size,
-        fn_constructor_kwargs={"config": config, "identity": parts_identity(name, version, config)},
+        fn_constructor_kwargs={
+            "config": config,
+            "identity": parts_identity(name, version, config),
+            "in_parts": in_parts,
+        },
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_gpus=1 if gpus else 0,
     )

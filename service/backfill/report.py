@@ -109,8 +109,8 @@ class Progress:
         self.done += done
         self.embedded += embedded
         if self._bar is not None:
-            self._bar.update(done)
             self._bar.set_postfix(embedded=self.embedded, failed=failed, refresh=False)
+            self._bar.update(done)
             return
         now = time.monotonic()
         if self.mode == "log" and now - self._last_log >= self._log_every_s:

@@ -68,8 +68,11 @@ async def run_backfill(
     engine = load_engine(config)
     name, version = engine.manifest.name, engine.version
     parts = open_parts(config, name, version)
-    done = parts.completed_ids() if parts else set()
-    positions = [i for i, item_id in enumerate(scope.item_ids) if item_id not in done]
+    in_parts = frozenset(parts.completed_ids()) if parts else frozenset()
+    # With Redis, items already in a part are still checked there (Redis may have lost them: eviction, a
+    # flush) and rewritten if missing; without Redis the parts are the only record and are skipped.
+    skip = in_parts if config.redis_url is None else frozenset()
+    positions = [i for i, item_id in enumerate(scope.item_ids) if item_id not in skip]
     summary = Summary(total=len(scope), skipped_cached=len(scope) - len(positions))
     summary.extra.update(model=name, version=version, shard=str(config.shard))
     progress = Progress(len(scope), mode=config.progress, log_every_s=config.log_every_s, stream=stream)
@@ -87,7 +90,7 @@ async def run_backfill(
                 progress=progress,
                 stop=stop,
             )
-            await pipeline.run(scope, positions)
+            await pipeline.run(scope, positions, in_parts)
         summary.pipeline_s = time.monotonic() - pipeline_started
         progress.close()
         summary.interrupted = stop.is_set()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import shutil
+from dataclasses import astuple
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import redis
 
 from courier_core.cache_keys import DEFAULT_TTL_SECONDS, current_version_key, embedding_key
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
 from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli
+from tests.service.helpers import start_service
 
 
 def test_good_items_cached_with_the_service_vector_and_bad_ones_reported(
@@ -123,7 +131,64 @@ def test_clear_errors_for_bad_inputs(clean_catalogue, onnx_model_repo, redis_db,
     assert code == 2 and "nothing to write to" in stderr
     code, _, stderr = run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", "redis://127.0.0.1:1/0")
     assert code == 2 and "cannot reach Redis" in stderr
+    broken = tmp_path / "models"
+    shutil.copytree(onnx_model_repo.root, broken)
+    (broken / onnx_model_repo.name / onnx_model_repo.version / "model.onnx").write_bytes(b"truncated")
+    code, _, stderr = run_backfill_cli(
+        clean_catalogue, type(onnx_model_repo)(broken, *astuple(onnx_model_repo)[1:]), "--redis", redis_db.url
+    )
+    assert code == 2 and "model.onnx" in stderr and "sha256" in stderr
     (tmp_path / "items.parquet").write_bytes(b"garbage")
     bad = type(clean_catalogue)(tmp_path, [], [], [])
     code, _, stderr = run_backfill_cli(bad, onnx_model_repo, "--redis", redis_db.url)
     assert code == 2 and "items.parquet" in stderr
+
+
+def test_indexed_job_manifest_shards_by_completion_index():
+    text = (Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "backfill-job.yaml").read_text()
+    assert "completionMode: Indexed" in text
+    completions = int(re.search(r"^  completions: (\d+)$", text, re.M).group(1))
+    parallelism = int(re.search(r"^  parallelism: (\d+)$", text, re.M).group(1))
+    shards = int(re.search(r"--shard=auto/(\d+)", text).group(1))
+    assert completions == shards == parallelism
+    assert "python" in text and "service.backfill" in text and "--promote" in text
+
+
+def test_the_service_serves_what_the_backfill_wrote(
+    clean_catalogue, onnx_model_repo, engine, redis_db, tmp_path
+):
+    """Over HTTP: /embed answers backfilled items from the cache, and recomputing them gives the same vector."""
+    code, _, stderr = run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", redis_db.url)
+    assert code == 0, stderr
+    backfilled = cached_vectors(redis_db.url, engine.version, clean_catalogue.good, engine.dim)
+    items = pd.read_parquet(clean_catalogue.root / "items.parquet").set_index("item_id")
+    ids = clean_catalogue.good[:6]
+    body = [
+        {
+            "item_id": i,
+            "image_b64": base64.b64encode(
+                (clean_catalogue.root / items.loc[i, "image"]).read_bytes()
+            ).decode(),
+        }
+        for i in ids
+    ]
+    settings = {
+        "COURIER_MODEL_REPOSITORY": str(onnx_model_repo.root),
+        "COURIER_MODEL_NAME": onnx_model_repo.name,
+        "REDIS_URL": redis_db.url,
+        "COURIER_DECODE_THREADS": 1,
+    }
+    service = start_service(settings, tmp_path / "service.log")
+    try:
+        cached = service.http.post("/embed", json={"items": body}).json()
+        fresh = service.http.post("/embed", json={"items": body, "refresh": True}).json()
+    finally:
+        service.stop()
+    assert cached["model"]["version"] == engine.version
+    for item_id, from_cache, recomputed in zip(ids, cached["data"], fresh["data"], strict=True):
+        assert from_cache["item_id"] == item_id and from_cache["cached"] is True
+        np.testing.assert_array_equal(np.asarray(from_cache["embedding"], np.float32), backfilled[item_id])
+        assert recomputed["cached"] is False
+        np.testing.assert_allclose(
+            np.asarray(recomputed["embedding"], np.float32), backfilled[item_id], atol=1e-6
+        )

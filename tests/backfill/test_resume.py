@@ -119,3 +119,33 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes(
     assert code == 0
     assert rerun["embedded"] + summary["embedded"] == len(clean_catalogue.good)
     validate_embeddings(read_embeddings(out), clean_catalogue.good)
+
+
+def test_redis_dying_mid_run_fails_loudly_and_the_rerun_restores_everything(
+    mixed_catalogue, onnx_model_repo, engine, redis_db, tmp_path
+):
+    """Writes are never silently dropped; after a restart (Redis empty, parts kept) the rerun refills Redis
+    from scratch and the parquet file still holds every item once."""
+    out = tmp_path / "emb.parquet"
+    proc = _start(mixed_catalogue, onnx_model_repo, redis_db.url, out, "--max-items-per-s", "40")
+    try:
+        _wait_for(proc, lambda: _parts(out) >= 2)
+        redis_db.kill()
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        redis_db.start()
+    assert proc.returncode == 2
+    assert "Redis" in stderr and "failed" in stderr
+    assert _parts(out) >= 2 and not out.exists()
+
+    code, summary, stderr = run_backfill_cli(
+        mixed_catalogue, onnx_model_repo, "--redis", redis_db.url, "--parquet-out", str(out)
+    )
+    assert code == 1, stderr
+    assert summary["embedded"] == len(mixed_catalogue.good)  # Redis lost everything: all written again
+    cached = cached_vectors(redis_db.url, engine.version, mixed_catalogue.all_ids, engine.dim)
+    assert sorted(cached) == sorted(mixed_catalogue.good)
+    emb = read_embeddings(out)
+    validate_embeddings(emb, mixed_catalogue.good)
+    assert len(emb.item_ids) == len(mixed_catalogue.good)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,24 @@ def edit_manifest(version_dir: Path, **changes: Any) -> None:
     path.write_text(json.dumps(data))
 
 
-def perturb_graph(onnx_path: Path, scale: float = 1.5) -> None:
-    """Scale the largest float initializer: the graph still loads and runs, but embeds differently."""
+def perturb_graph(onnx_path: Path) -> None:
+    """Add noise to the largest float initializer: the graph still loads and runs, but embeds differently."""
+    _edit_largest_weight(onnx_path, lambda w: w * 1.5 + np.random.default_rng(0).normal(0, w.std(), w.shape))
+
+
+def poison_graph(onnx_path: Path) -> None:
+    """Make the largest float initializer NaN: every output becomes NaN."""
+    _edit_largest_weight(onnx_path, lambda w: np.full_like(w, np.nan))
+
+
+def _edit_largest_weight(onnx_path: Path, edit: Callable[[np.ndarray], np.ndarray]) -> None:
     model = onnx.load(str(onnx_path))
-    floats = [
-        t
-        for t in model.graph.initializer
-        if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
-    ]
-    target = max(floats, key=lambda t: int(np.prod(t.dims)))
+    kinds = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    target = max(
+        (t for t in model.graph.initializer if t.data_type in kinds), key=lambda t: int(np.prod(t.dims))
+    )
     array = numpy_helper.to_array(target)
-    noise = np.random.default_rng(0).normal(0, 1, array.shape).astype(array.dtype)
-    target.CopyFrom(numpy_helper.from_array(array * scale + noise * array.std(), target.name))
+    target.CopyFrom(numpy_helper.from_array(edit(array).astype(array.dtype), target.name))
     onnx.save(model, str(onnx_path))
 
 

@@ -19,7 +19,7 @@ from model_export.errors import ExportError, ParityError
 from model_export.export import ExportConfig, export_run
 from model_export.parity import FP16_MIN_COSINE, FP32_MAX_ABS_DIFF
 from model_export.session import open_checked_session, run_batches
-from tests.export.helpers import perturb_graph, version_dirs
+from tests.export.helpers import perturb_graph, poison_graph, version_dirs
 
 
 def test_export_writes_checked_model_and_latest(export_tiny, tiny_encoder, tmp_path: Path) -> None:
@@ -77,11 +77,16 @@ def test_fp16_export_is_fp16_inside_float32_outside(export_tiny, tmp_path: Path)
     assert read_manifest(tmp_path / "courier" / fp16.manifest.version).version == fp16.manifest.version
 
 
-def test_failed_parity_publishes_nothing_and_leaves_latest(export_tiny, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("precision", "damage"), [("fp32", perturb_graph), ("fp16", perturb_graph), ("fp32", poison_graph)]
+)
+def test_failed_parity_publishes_nothing_and_leaves_latest(
+    export_tiny, tmp_path: Path, precision, damage
+) -> None:
     good = export_tiny(tmp_path)
     latest_before = (tmp_path / "courier" / "latest").read_text()
-    with pytest.raises(ParityError, match="parity check failed"):
-        export_tiny(tmp_path, precision="fp16", graph_hook=perturb_graph)
+    with pytest.raises(ParityError, match=rf"parity check failed \({precision}, "):
+        export_tiny(tmp_path, precision=precision, graph_hook=damage)
     assert (tmp_path / "courier" / "latest").read_text() == latest_before
     assert version_dirs(tmp_path / "courier", "") == [good.manifest.version]  # no half model, no staging left
 
@@ -123,3 +128,14 @@ def test_export_without_the_runs_dataset_says_how_to_fix(tiny_run: Path, tmp_pat
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "model_export", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_reexport_repairs_a_damaged_version_and_clears_dead_staging(export_tiny, tmp_path: Path) -> None:
+    first = export_tiny(tmp_path)
+    (first.model_dir / MODEL_FILE).write_bytes(b"truncated")
+    leftover = tmp_path / "courier" / ".staging-0123456789ab-999999999"  # from a killed export
+    leftover.mkdir()
+    repaired = export_tiny(tmp_path)
+    assert not repaired.reused and repaired.model_dir == first.model_dir
+    assert load_model_dir(tmp_path / "courier").manifest.sha256 == sha256_file(first.model_dir / MODEL_FILE)
+    assert not leftover.exists()

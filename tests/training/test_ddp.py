@@ -12,13 +12,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from training.models.text import TitleTokens
 from training.train.config import TrainConfig
 from training.train.distributed import sync_gradients
 from training.train.images import ImageFeeder
 from training.train.model import TrainModel
 from training.train.pages import PageViews
 from training.train.steps import MethodSteps
-from training.models.text import TitleTokens
 
 GLOBAL_BATCH = 4
 
@@ -38,10 +38,14 @@ def _fixture() -> tuple[PageViews, np.ndarray, np.ndarray, list[str]]:
 
 def _loss_and_grads(method: str, rank: int, size: int) -> tuple[float, torch.Tensor]:
     pages, images, categories, titles = _fixture()
-    cfg = TrainConfig(data="-", method=method, out="-", backbone="resnet-tiny", dim=8, page_weight=0.5, text_buckets=64)
+    cfg = TrainConfig(
+        data="-", method=method, out="-", backbone="resnet-tiny", dim=8, page_weight=0.5, text_buckets=64
+    )
     torch.manual_seed(0)
     model = TrainModel(cfg)
-    steps = MethodSteps(cfg, categories, ImageFeeder(images, (0.5,) * 3, (0.25,) * 3, "cpu"), TitleTokens(titles, 64))
+    steps = MethodSteps(
+        cfg, categories, ImageFeeder(images, (0.5,) * 3, (0.25,) * 3, "cpu"), TitleTokens(titles, 64)
+    )
     per_rank = GLOBAL_BATCH // size
     local = np.arange(rank * per_rank, (rank + 1) * per_rank)
     if method == "courier":

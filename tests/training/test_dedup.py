@@ -34,7 +34,16 @@ def _loss_and_grads(dedup: bool) -> tuple[float, list[torch.Tensor], int, int]:
         hist, page, _ = encode_pages(encoder, batch, feeder)
     else:
         hist, page = encode_pages_naive(encoder, batch, feeder)
-    tensors = PageTensors(hist, batch.history_mask, page, batch.page_mask, batch.clicked, batch.items, batch.categories, batch.users)
+    tensors = PageTensors(
+        hist,
+        batch.history_mask,
+        page,
+        batch.page_mask,
+        batch.clicked,
+        batch.items,
+        batch.categories,
+        batch.users,
+    )
     loss = courier_loss(tensors, uir, torch.tensor(10.0), CourierLossConfig(page_weight=0.5)).loss
     loss.backward()
     grads = [p.grad.clone() for p in [*encoder.parameters(), *uir.parameters()]]

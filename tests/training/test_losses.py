@@ -76,7 +76,9 @@ def test_courier_negative_switches_by_hand() -> None:
     _, weighted = _loss(CourierLossConfig(page_weight=0.0, same_page_weight=2.0))
     assert weighted["items_loss"] == pytest.approx(math.log(1 + 2 * math.exp(1.2) + math.exp(2)), rel=1e-5)
     _, same_cat = _loss(CourierLossConfig(page_weight=0.0, inbatch_negatives="same-category"))
-    assert same_cat["items_loss"] == pytest.approx(math.log(1 + math.exp(1.2) + math.exp(2)), rel=1e-5)  # A shares B's category
+    assert same_cat["items_loss"] == pytest.approx(
+        math.log(1 + math.exp(1.2) + math.exp(2)), rel=1e-5
+    )  # A shares B's category
     _, no_inbatch = _loss(CourierLossConfig(page_weight=0.0, inbatch_negatives="none"))
     assert no_inbatch["items_loss"] == pytest.approx(PAGE, rel=1e-5)
     _, same_user = _loss(CourierLossConfig(page_weight=0.0), users=(3, 3))
@@ -108,7 +110,9 @@ def test_clip_by_hand() -> None:
     dup = clip_loss(image[:2], text[:2], torch.tensor([5, 5]), torch.tensor(1.0))
     assert float(dup) == pytest.approx(0.0, abs=1e-6)
     # a padded row is neither anchor nor negative
-    padded = clip_loss(image, text, torch.tensor([0, 1, 2]), torch.tensor(1.0), torch.tensor([True, True, False]))
+    padded = clip_loss(
+        image, text, torch.tensor([0, 1, 2]), torch.tensor(1.0), torch.tensor([True, True, False])
+    )
     # i2t: A·[B, B] = [0, 0], B·[B, B] = [1, 1] → log 2 each; t2i: columns [0, 1] for A then B
     expected = (2 * math.log(2) + math.log(1 + math.e) + math.log((1 + math.e) / math.e)) / 4
     assert float(padded) == pytest.approx(expected, rel=1e-5)
@@ -146,4 +150,6 @@ def test_losses_of_collapsed_embeddings_pay_log_n() -> None:
     """A collapsed encoder scores everything alike and pays log N (DESIGN §3)."""
     same = F.normalize(torch.ones(4, 2), dim=-1)
     assert float(nt_xent_loss(same[:2], same[2:], 0.1)) == pytest.approx(math.log(3), rel=1e-5)
-    assert float(clip_loss(same[:3], same[:3], torch.arange(3), torch.tensor(10.0))) == pytest.approx(math.log(3), rel=1e-5)
+    assert float(clip_loss(same[:3], same[:3], torch.arange(3), torch.tensor(10.0))) == pytest.approx(
+        math.log(3), rel=1e-5
+    )

@@ -17,7 +17,14 @@ from training.train.loop import train
 
 
 def _check_run(run: Path, method: str) -> None:
-    for name in ("config.json", "metrics.jsonl", "summary.json", "training.png", "checkpoints/last.pt", "checkpoints/best.pt"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "summary.json",
+        "training.png",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["method"] == method
@@ -44,23 +51,49 @@ def test_baseline_trains_and_embeds(method: str, tiny_world: Path, tmp_path: Pat
     assert cli_main(["embed", "--run", str(run), "--data", str(tiny_world), "--out", str(out)]) == 0
     _check_embeddings(out, tiny_world, method, dim=16)
     if method != "random":
-        assert result.summary["final_train_loss"] is not None and np.isfinite(result.summary["final_train_loss"])
+        assert result.summary["final_train_loss"] is not None and np.isfinite(
+            result.summary["final_train_loss"]
+        )
 
 
-def test_courier_run_and_embed_cli(tiny_run: Path, tiny_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_courier_run_and_embed_cli(
+    tiny_run: Path, tiny_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     _check_run(tiny_run, "courier")
     rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if r["kind"] == "step"]
     assert {"loss", "top1", "chance", "page_auc", "samples_per_s", "lr", "tau"} <= set(steps[-1])
     assert any(r["kind"] == "val" and "val_page_auc" in r for r in rows)
     out = tmp_path / "courier.parquet"
-    assert cli_main(["embed", "--run", str(tiny_run), "--data", str(tiny_world), "--out", str(out), "--checkpoint", "best"]) == 0
+    assert (
+        cli_main(
+            [
+                "embed",
+                "--run",
+                str(tiny_run),
+                "--data",
+                str(tiny_world),
+                "--out",
+                str(out),
+                "--checkpoint",
+                "best",
+            ]
+        )
+        == 0
+    )
     assert "embeddings of dim 16" in capsys.readouterr().out
     _check_embeddings(out, tiny_world, "courier", dim=16)
 
 
-def test_train_cli_refuses_to_overwrite_and_explains(tiny_run: Path, tiny_world: Path, capsys: pytest.CaptureFixture) -> None:
+def test_train_cli_refuses_to_overwrite_and_explains(
+    tiny_run: Path, tiny_world: Path, capsys: pytest.CaptureFixture
+) -> None:
     code = cli_main(["train", "--data", str(tiny_world), "--method", "courier", "--out", str(tiny_run)])
     assert code == 2 and "--resume" in capsys.readouterr().err
-    assert cli_main(["train", "--data", str(tiny_world), "--method", "courier", "--out", "x", "--page-weight", "2"]) == 2
+    assert (
+        cli_main(
+            ["train", "--data", str(tiny_world), "--method", "courier", "--out", "x", "--page-weight", "2"]
+        )
+        == 2
+    )
     assert "page_weight must be in [0, 1]" in capsys.readouterr().err

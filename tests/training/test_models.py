@@ -13,7 +13,9 @@ from training.models.backbones import BackboneError, build_backbone
 from training.models.resnet import parse_resnet_name
 
 
-@pytest.mark.parametrize(("name", "features"), [("resnet-tiny", 64), ("resnet-small", 128), ("resnet-w8-d12", 16)])
+@pytest.mark.parametrize(
+    ("name", "features"), [("resnet-tiny", 64), ("resnet-small", 128), ("resnet-w8-d12", 16)]
+)
 def test_resnet_family_shapes(name: str, features: int) -> None:
     module, dim = build_backbone(name)
     assert dim == features

@@ -17,11 +17,22 @@ import torch
 from tests.fixtures.runs import TINY_TRAIN
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = {**TINY_TRAIN, "max_steps": None, "epochs": 2, "checkpoint_every": 2}
+SETTINGS = {**TINY_TRAIN, "max_steps": None, "epochs": 2, "batch_size": 32, "checkpoint_every": 2}
 
 
 def _command(world: Path, out: Path, resume: bool = False) -> list[str]:
-    args = [sys.executable, "-m", "training", "train", "--data", str(world), "--method", "courier", "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "training",
+        "train",
+        "--data",
+        str(world),
+        "--method",
+        "courier",
+        "--out",
+        str(out),
+    ]
     config = out.parent / f"{out.name}.json"
     config.write_text(json.dumps(SETTINGS))
     return [*args, "--config", str(config), *(["--resume"] if resume else [])]
@@ -36,10 +47,14 @@ def _last_step(out: Path) -> int:
 
 
 def _run_until(world: Path, out: Path, resume: bool, stop_at: int, sig: int) -> subprocess.Popen:
-    proc = subprocess.Popen(_command(world, out, resume), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        _command(world, out, resume), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     deadline = time.time() + 240
     while _last_step(out) < stop_at:
-        assert proc.poll() is None, f"the run ended before step {stop_at}: {proc.stdout.read().decode()[-2000:]}"
+        assert proc.poll() is None, (
+            f"the run ended before step {stop_at}: {proc.stdout.read().decode()[-2000:]}"
+        )
         assert time.time() < deadline, "the run made no progress"
         time.sleep(0.05)
     os.kill(proc.pid, sig)
@@ -54,10 +69,12 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_sigint_then_sigkill_then_resume_matches_uninterrupted_run(tiny_world: Path, tmp_path: Path) -> None:
     reference = tmp_path / "reference"
-    done = subprocess.run(_command(tiny_world, reference), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        _command(tiny_world, reference), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     total = json.loads((reference / "summary.json").read_text())["steps"]
-    assert total >= 12
+    assert total >= 8
 
     resumed = tmp_path / "resumed"
     first = _run_until(tiny_world, resumed, False, stop_at=3, sig=signal.SIGINT)
@@ -65,7 +82,9 @@ def test_sigint_then_sigkill_then_resume_matches_uninterrupted_run(tiny_world: P
     assert (resumed / "checkpoints" / "last.pt").exists() and not (resumed / "summary.json").exists()
     second = _run_until(tiny_world, resumed, True, stop_at=total - 3, sig=signal.SIGKILL)
     assert second.returncode == -signal.SIGKILL
-    final = subprocess.run(_command(tiny_world, resumed, resume=True), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    final = subprocess.run(
+        _command(tiny_world, resumed, resume=True), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert final.returncode == 0, final.stderr[-2000:]
 
     ours, theirs = _weights(resumed), _weights(reference)

@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="run directory written by `train`")
     parser.add_argument("--data", required=True, help="dataset directory whose catalogue to embed")
     parser.add_argument("--out", required=True, help="output parquet file")
-    parser.add_argument("--checkpoint", choices=("last", "best"), default="last", help="which checkpoint (default last)")
+    parser.add_argument(
+        "--checkpoint", choices=("last", "best"), default="last", help="which checkpoint (default last)"
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
 

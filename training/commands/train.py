@@ -29,31 +29,71 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--method", choices=METHODS, help="courier or a baseline; random saves the untrained encoder")
     a("--out", help="run directory to create (or continue with --resume)")
     a("--config", help="JSON file of TrainConfig keys; explicit flags override it")
-    a("--backbone", help=f"resnet-tiny|resnet-small|resnet-medium|resnet18|resnet50, resnet-w<W>-d<digits>, or timm:NAME (default {d['backbone'].default})")
+    a(
+        "--backbone",
+        help=f"resnet-tiny|resnet-small|resnet-medium|resnet18|resnet50, resnet-w<W>-d<digits>, or timm:NAME (default {d['backbone'].default})",
+    )
     a("--pretrained", help="local backbone weights (safetensors or torch state dict); never downloaded")
-    a("--image-size", type=int, help=f"training input side in px; the image cache resizes once (default {d['image_size'].default})")
+    a(
+        "--image-size",
+        type=int,
+        help=f"training input side in px; the image cache resizes once (default {d['image_size'].default})",
+    )
     a("--dim", type=int, help=f"embedding dimension (default {d['dim'].default})")
     a("--history", type=int, help=f"max history images per page view (default {d['history'].default})")
     a("--batch-size", type=int, help=f"page views per step, global (default {d['batch_size'].default})")
-    a("--item-batch-size", type=int, help=f"images per step for clip/simclr/simsiam (default {d['item_batch_size'].default})")
+    a(
+        "--item-batch-size",
+        type=int,
+        help=f"images per step for clip/simclr/simsiam (default {d['item_batch_size'].default})",
+    )
     a("--epochs", type=int, help=f"passes over the training data (default {d['epochs'].default})")
     a("--max-steps", type=int, help="stop after this many optimiser steps (time-boxed runs)")
     a("--lr", type=float, help=f"peak learning rate (default {d['lr'].default})")
     a("--weight-decay", type=float, help=f"AdamW weight decay (default {d['weight_decay'].default})")
     a("--temperature", type=float, help=f"τ, initial value when learned (default {d['temperature'].default})")
     a("--fixed-temperature", action="store_true", default=None, help="keep τ fixed (ablation)")
-    a("--clip-weight", type=float, help=f"λ of the image–title loss for courier; 0 = off (default {d['clip_weight'].default})")
+    a(
+        "--clip-weight",
+        type=float,
+        help=f"λ of the image–title loss for courier; 0 = off (default {d['clip_weight'].default})",
+    )
     a("--no-projections", action="store_true", default=None, help="identity W_q/W_k/W_v (ablation)")
-    a("--page-weight", type=float, help=f"share of the per-page softmax term; the rest goes to the in-batch two-direction loss (default {d['page_weight'].default})")
-    a("--same-page-weight", type=float, help=f"weight of same-page negatives in the in-batch items direction (default {d['same_page_weight'].default})")
-    a("--inbatch-negatives", choices=("all", "same-category", "none"), help="which other pages' items are negatives (default all)")
-    a("--history-grad", choices=sorted(_ON_OFF), help="off: history-only images are encoded without gradient (cheaper; ablation)")
+    a(
+        "--page-weight",
+        type=float,
+        help=f"share of the per-page softmax term; the rest goes to the in-batch two-direction loss (default {d['page_weight'].default})",
+    )
+    a(
+        "--same-page-weight",
+        type=float,
+        help=f"weight of same-page negatives in the in-batch items direction (default {d['same_page_weight'].default})",
+    )
+    a(
+        "--inbatch-negatives",
+        choices=("all", "same-category", "none"),
+        help="which other pages' items are negatives (default all)",
+    )
+    a(
+        "--history-grad",
+        choices=sorted(_ON_OFF),
+        help="off: history-only images are encoded without gradient (cheaper; ablation)",
+    )
     a("--init-from", help="start the encoder from another run's last checkpoint (e.g. a simclr or clip run)")
     a("--seed", type=int, help="seed of weights, data order and augmentations (default 0)")
     a("--device", help="cpu or cuda (default cpu)")
     a("--amp", action="store_true", default=None, help="bf16 autocast on CUDA")
-    a("--grad-checkpointing", action="store_true", default=None, help="recompute backbone stages in backward (big backbones)")
-    a("--checkpoint-every", type=int, help=f"save last.pt every N steps (default {d['checkpoint_every'].default})")
+    a(
+        "--grad-checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute backbone stages in backward (big backbones)",
+    )
+    a(
+        "--checkpoint-every",
+        type=int,
+        help=f"save last.pt every N steps (default {d['checkpoint_every'].default})",
+    )
     a("--resume", action="store_true", default=None, help="continue RUN_DIR from checkpoints/last.pt exactly")
 
 
@@ -94,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted at step {s['steps']}; resume with the same command plus --resume")
         return 130
     if world()[0] == 0:
-        shown = {k: s[k] for k in ("steps", "wall_s", "final_train_loss", "best_val_loss") if s.get(k) is not None}
+        shown = {
+            k: s[k] for k in ("steps", "wall_s", "final_train_loss", "best_val_loss") if s.get(k) is not None
+        }
         for key in ("val_page_auc", "val_page_auc_plain", "val_top1", "val_chance"):
             if key in s:
                 shown[key] = round(s[key], 4)

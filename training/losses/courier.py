@@ -36,7 +36,9 @@ class CourierLossConfig:
         if self.same_page_weight < 0:
             raise ValueError(f"same_page_weight must be >= 0, got {self.same_page_weight}")
         if self.inbatch_negatives not in INBATCH_CHOICES:
-            raise ValueError(f"inbatch_negatives must be one of {INBATCH_CHOICES}, got {self.inbatch_negatives!r}")
+            raise ValueError(
+                f"inbatch_negatives must be one of {INBATCH_CHOICES}, got {self.inbatch_negatives!r}"
+            )
 
 
 @dataclass
@@ -116,7 +118,9 @@ def courier_loss(
     with torch.no_grad():
         hits = (logits[anchor_b].masked_fill(~top1_valid, float("-inf")).argmax(-1) == anchor_n).sum()
         chance = (1.0 / top1_valid.sum(-1).float()).sum()
-        auc_wins, auc_pairs = page_auc_counts(own.detach(), clicked & pmask & is_local[:, None], ~clicked & pmask)
+        auc_wins, auc_pairs = page_auc_counts(
+            own.detach(), clicked & pmask & is_local[:, None], ~clicked & pmask
+        )
         sums = torch.stack(
             [
                 torch.tensor(float(k), device=device),
@@ -131,7 +135,17 @@ def courier_loss(
             ]
         )
         sums = global_sum(sums)
-    names = ("anchors", "loss", "page_loss", "items_loss", "users_loss", "top1_hits", "chance", "auc_wins", "auc_pairs")
+    names = (
+        "anchors",
+        "loss",
+        "page_loss",
+        "items_loss",
+        "users_loss",
+        "top1_hits",
+        "chance",
+        "auc_wins",
+        "auc_pairs",
+    )
     return CourierLossOutput(loss, dict(zip(names, sums.tolist(), strict=True)))
 
 

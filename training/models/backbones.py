@@ -49,7 +49,9 @@ def _timm_backbone(model_name: str) -> tuple[nn.Module, int]:
     try:
         import timm
     except ImportError:
-        raise BackboneError(f"backbone timm:{model_name} needs the timm package, which is not installed") from None
+        raise BackboneError(
+            f"backbone timm:{model_name} needs the timm package, which is not installed"
+        ) from None
     try:
         model = timm.create_model(model_name, pretrained=False, num_classes=0)
     except RuntimeError as exc:
@@ -66,7 +68,9 @@ def load_weights(module: nn.Module, path: str) -> None:
         try:
             from safetensors.torch import load_file
         except ImportError:
-            raise BackboneError(f"{file} is safetensors, but the safetensors package is not installed") from None
+            raise BackboneError(
+                f"{file} is safetensors, but the safetensors package is not installed"
+            ) from None
         state = load_file(str(file))
     else:
         state = torch.load(file, map_location="cpu", weights_only=True)
@@ -78,5 +82,7 @@ def load_weights(module: nn.Module, path: str) -> None:
         raise BackboneError(f"{file}: no tensor matches the backbone's parameter names and shapes")
     missing = [k for k in own if k not in usable]
     if missing:
-        raise BackboneError(f"{file}: {len(missing)} backbone tensors missing or mis-shaped, first: {missing[:5]}")
+        raise BackboneError(
+            f"{file}: {len(missing)} backbone tensors missing or mis-shaped, first: {missing[:5]}"
+        )
     module.load_state_dict(usable, strict=False)

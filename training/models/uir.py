@@ -21,7 +21,9 @@ class IntentionReconstruction(nn.Module):
         else:
             self.q = self.k = self.v = nn.Identity()
 
-    def scores(self, history: torch.Tensor, history_mask: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    def scores(
+        self, history: torch.Tensor, history_mask: torch.Tensor, candidates: torch.Tensor
+    ) -> torch.Tensor:
         """history [B, L, d], history_mask [B, L] (True = real), candidates [N, d] → cosines [B, N].
 
         Entry (b, n) is <r_b(x_n), e_{x_n}>: every candidate queries the history with itself and is

@@ -37,7 +37,9 @@ class PageBatch:
         return int(self.history_mask.sum() + self.page_mask.sum())
 
 
-def make_page_batch(pages: PageViews, categories: np.ndarray, device: torch.device | str = "cpu") -> PageBatch:
+def make_page_batch(
+    pages: PageViews, categories: np.ndarray, device: torch.device | str = "cpu"
+) -> PageBatch:
     hist, items = pages.history, pages.items
     flat = np.concatenate([hist.ravel(), items.ravel()])
     valid = flat >= 0
@@ -61,7 +63,9 @@ def make_page_batch(pages: PageViews, categories: np.ndarray, device: torch.devi
     )
 
 
-def encode_distinct(encoder: nn.Module, batch: PageBatch, images: Images, history_grad: bool = True) -> torch.Tensor:
+def encode_distinct(
+    encoder: nn.Module, batch: PageBatch, images: Images, history_grad: bool = True
+) -> torch.Tensor:
     """Embeddings [U, d] of the batch's distinct images, each encoded once."""
     if history_grad or bool(batch.on_page.all()):
         return encoder(images(batch.rows))
@@ -82,7 +86,9 @@ def encode_pages(
     return distinct[batch.history_index], distinct[batch.page_index], distinct
 
 
-def encode_pages_naive(encoder: nn.Module, batch: PageBatch, images: Images) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_pages_naive(
+    encoder: nn.Module, batch: PageBatch, images: Images
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference path: encode every real history and page position (benchmarks and tests only)."""
     out = []
     for index, mask in ((batch.history_index, batch.history_mask), (batch.page_index, batch.page_mask)):

@@ -50,7 +50,9 @@ class TrainConfig:
     learn_temperature: bool = True
     clip_weight: float = 0.1  # λ of the image–title loss for courier (0 = off)
     projections: bool = True  # learned W_q/W_k/W_v; False = identity (ablation)
-    page_weight: float = 1.0  # share of the per-page softmax term; the rest is the in-batch two-direction loss
+    page_weight: float = (
+        1.0  # share of the per-page softmax term; the rest is the in-batch two-direction loss
+    )
     same_page_weight: float = 1.0  # weight of same-page negatives in the in-batch items direction
     inbatch_negatives: str = "all"  # "all" | "same-category" | "none"
     history_grad: bool = True
@@ -70,7 +72,9 @@ class TrainConfig:
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.inbatch_negatives not in INBATCH_CHOICES:
-            raise ConfigError(f"inbatch_negatives must be one of {INBATCH_CHOICES}, got {self.inbatch_negatives!r}")
+            raise ConfigError(
+                f"inbatch_negatives must be one of {INBATCH_CHOICES}, got {self.inbatch_negatives!r}"
+            )
         for name in ("image_size", "dim", "history", "batch_size", "item_batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -29,6 +29,8 @@ def setup_distributed(cfg: TrainConfig) -> torch.device:
     if cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         device = torch.device("cuda", local) if size > 1 else torch.device(cfg.device)
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
         return device
     return torch.device("cpu")

@@ -11,7 +11,9 @@ import torch
 class ImageFeeder:
     """`unit(rows)` → float [n, 3, S, S] in [0, 1]; `normalise(x)`; `__call__(rows)` = both."""
 
-    def __init__(self, array: np.ndarray, mean: Sequence[float], std: Sequence[float], device: torch.device | str) -> None:
+    def __init__(
+        self, array: np.ndarray, mean: Sequence[float], std: Sequence[float], device: torch.device | str
+    ) -> None:
         self.array = array
         self.device = torch.device(device)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)

@@ -64,7 +64,10 @@ class _Interrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\ninterrupt: saving a checkpoint at the end of this step (Ctrl-C again to abort)", file=sys.stderr)
+        print(
+            "\ninterrupt: saving a checkpoint at the end of this step (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
@@ -119,7 +122,9 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     run_dir = Path(cfg.out)
     last_path = checkpoint_path(run_dir, "last")
     if last_path.exists() and not cfg.resume:
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        raise ConfigError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
     resuming = cfg.resume and last_path.exists()
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +140,9 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     page_method = cfg.method == "courier"
     global_batch = cfg.batch_size if page_method else cfg.item_batch_size
     if global_batch % size:
-        raise ConfigError(f"the batch size {global_batch} must be divisible by the number of processes ({size})")
+        raise ConfigError(
+            f"the batch size {global_batch} must be divisible by the number of processes ({size})"
+        )
     per_rank = global_batch // size
     n_samples = len(data.train) if page_method else len(data.item_rows)
     steps_per_epoch = n_samples // global_batch
@@ -154,7 +161,9 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     steps = MethodSteps(cfg, data.categories, feeder, titles)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, max(total_steps, 1))
-    scaler = torch.amp.GradScaler(device.type, enabled=False)  # bf16 needs no loss scaling; kept for the format
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=False
+    )  # bf16 needs no loss scaling; kept for the format
     position = {"epoch": 0, "batch": 0, "step": 0, "best_val": math.inf}
     log = RunLog(run_dir / "metrics.jsonl", enabled=main)
     if resuming:
@@ -184,7 +193,9 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
             save_checkpoint(checkpoint_path(run_dir, which), state)
 
     def finish(status: str, last_val: dict[str, Any]) -> TrainResult:
-        recent = [r for r in read_rows(run_dir / "metrics.jsonl") if r["kind"] == "step"][-20:] if main else []
+        recent = (
+            [r for r in read_rows(run_dir / "metrics.jsonl") if r["kind"] == "step"][-20:] if main else []
+        )
         summary = {
             "status": status, "method": cfg.method, "wall_s": round(time.time() - started, 2),
             "steps": position["step"], "epochs_done": position["epoch"], "world_size": size,
@@ -236,12 +247,17 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
                 position["batch"] += 1
                 row = _step_row(result.stats, position, scheduler, global_batch / (time.time() - tick))
                 log.write(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", samples_s=f"{row['samples_per_s']:.0f}", epoch=epoch)
+                bar.set_postfix(
+                    loss=f"{row['loss']:.3f}", samples_s=f"{row['samples_per_s']:.0f}", epoch=epoch
+                )
                 bar.update(1)
                 if interrupt.agreed(device):
                     save("last")
                     bar.close()
-                    print(f"saved {last_path} at step {position['step']}; continue with --resume", file=sys.stderr)
+                    print(
+                        f"saved {last_path} at step {position['step']}; continue with --resume",
+                        file=sys.stderr,
+                    )
                     return finish("interrupted", last_val)
                 if position["step"] % cfg.checkpoint_every == 0:
                     save("last")
@@ -262,7 +278,9 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     return finish("finished", last_val)
 
 
-def _step_row(stats: dict[str, float], position: dict[str, Any], scheduler: Any, samples_per_s: float) -> dict[str, Any]:
+def _step_row(
+    stats: dict[str, float], position: dict[str, Any], scheduler: Any, samples_per_s: float
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "kind": "step", "step": position["step"], "epoch": position["epoch"], "loss": stats["loss"],
         "lr": scheduler.get_last_lr()[0], "samples_per_s": samples_per_s,

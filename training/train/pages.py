@@ -93,7 +93,9 @@ def build_training_data(
         "catalogue_items": len(row_of),
         "max_page_size": int(pages.items.shape[1]),
     }
-    return TrainingData(train_pages, val_pages, np.asarray(seen, dtype=np.int64), val_items, categories, titles, stats)
+    return TrainingData(
+        train_pages, val_pages, np.asarray(seen, dtype=np.int64), val_items, categories, titles, stats
+    )
 
 
 def _pad(requests: pd.DataFrame, row_of: dict[str, int], history: int) -> PageViews:

@@ -75,11 +75,19 @@ class MethodSteps:
             if model.text is not None and self.cfg.clip_weight > 0:
                 flat = batch.items.reshape(-1)
                 text = self._text(model, np.maximum(flat.cpu().numpy(), 0))
-                clip = clip_loss(tensors.page.reshape(flat.numel(), -1), text, flat, model.clip_scale(), batch.page_mask.reshape(-1))
+                clip = clip_loss(
+                    tensors.page.reshape(flat.numel(), -1),
+                    text,
+                    flat,
+                    model.clip_scale(),
+                    batch.page_mask.reshape(-1),
+                )
                 stats["clip_loss"] = float(global_sum(clip.detach()))
                 loss = loss + self.cfg.clip_weight * clip
         if plain_auc:
-            plain = courier_loss(tensors, self.plain_uir, torch.ones((), device=self.device), CourierLossConfig())
+            plain = courier_loss(
+                tensors, self.plain_uir, torch.ones((), device=self.device), CourierLossConfig()
+            )
             stats["plain_auc_wins"] = plain.stats["auc_wins"]
             stats["plain_auc_pairs"] = plain.stats["auc_pairs"]
         stats["loss"] = float(global_sum(loss.detach()))

@@ -1,0 +1,65 @@
+"""`python -m training compare --data DIR --out CMP_DIR`: train, embed and evaluate every method with the
+same budget, plus the ablation rows (courier with λ = 0; courier initialised from the simclr run), and
+write CMP_DIR/report.md, report.json and auc.png.
+
+Finished steps are reused (a run with summary.json, embeddings newer than it, a complete metrics.json
+with the same evaluation settings); after a kill, rerun the same command: training resumes from its
+last checkpoint. Training flags for every method go in --epochs and --train-args, e.g.
+  --train-args "--image-size 48 --max-steps 200"   (a single flag: --train-args=--amp)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from courier_core.dataset import DatasetError
+from courier_core.embeddings_file import EmbeddingsFileError
+from training.commands.eval import config_from_args as eval_config_from_args
+from training.compare.compare import run_compare
+from training.compare.plan import ABLATIONS, METHODS, CompareConfig, PlanError
+from training.compare.runner import StepError
+from training.ctr.evaluate import BaselineError
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = __doc__
+    parser.add_argument("--data", required=True, help="dataset directory (DESIGN §2)")
+    parser.add_argument("--out", required=True, help="comparison directory (runs, embeddings, eval, report)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma list (default {','.join(METHODS)})")
+    parser.add_argument(
+        "--ablations", default=",".join(ABLATIONS), help=f"comma list, '' for none (default {','.join(ABLATIONS)})"
+    )
+    parser.add_argument("--epochs", type=int, help="pre-training epochs for every method (default: train's)")
+    parser.add_argument("--train-args", default="", help="further `train` flags for every method, one string")
+    parser.add_argument("--seeds", type=int, default=3, help="CTR seeds per method (default 3)")
+    parser.add_argument("--train-fraction", type=float, default=0.8, help="share of requests in the train period")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop")
+    parser.add_argument("--max-history", type=int, default=20, help="clicked history items per request (CTR)")
+    parser.add_argument("--max-epochs", type=int, default=20, help="CTR epochs at most (early stopping)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the CTR model")
+
+
+def run(args: argparse.Namespace) -> int:
+    methods = _names(args.methods)
+    config = CompareConfig(
+        data=Path(args.data),
+        out=Path(args.out),
+        methods=methods if "none" in methods else ("none", *methods),
+        ablations=_names(args.ablations),
+        epochs=args.epochs,
+        train_args=tuple(shlex.split(args.train_args)),
+        eval=eval_config_from_args(args),
+    )
+    try:
+        run_compare(config)
+    except (PlanError, StepError, DatasetError, EmbeddingsFileError, BaselineError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
