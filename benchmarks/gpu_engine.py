@@ -39,7 +39,9 @@ def measure(engine: OnnxEngine, batch: int, seconds: float) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="model version directory or <repo>/<name>")
     parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 128])
@@ -54,7 +56,11 @@ def main() -> None:
     )
     for batch in args.batch_sizes:
         row = measure(engine, batch, args.seconds)
-        print(json.dumps({"model": manifest.name, "precision": manifest.precision, "provider": engine.provider, **row}))
+        print(
+            json.dumps(
+                {"model": manifest.name, "precision": manifest.precision, "provider": engine.provider, **row}
+            )
+        )
 
 
 if __name__ == "__main__":

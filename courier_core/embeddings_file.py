@@ -48,7 +48,9 @@ def write_embeddings(
     write_tables(path, [embeddings_table(item_ids, matrix)], metadata)
 
 
-def write_tables(path: str | Path, tables: Iterable[pa.Table], metadata: dict[str, Any] | None = None) -> None:
+def write_tables(
+    path: str | Path, tables: Iterable[pa.Table], metadata: dict[str, Any] | None = None
+) -> None:
     """Concatenate embedding tables into one file, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,9 @@ def read_embeddings(path: str | Path) -> Embeddings:
     dims = {len(v) if v is not None else 0 for v in vectors}
     if len(dims) > 1:
         first = {d: item_ids[[len(v or []) for v in vectors].index(d)] for d in sorted(dims)}
-        raise EmbeddingsFileError(f"{path}: embeddings have mixed dims {sorted(dims)} (first item of each: {first})")
+        raise EmbeddingsFileError(
+            f"{path}: embeddings have mixed dims {sorted(dims)} (first item of each: {first})"
+        )
     dim = dims.pop() if dims else 0
     matrix = np.asarray(vectors, dtype=np.float32).reshape(len(item_ids), dim)
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
@@ -83,7 +87,9 @@ def read_embeddings(path: str | Path) -> Embeddings:
     return Embeddings(item_ids, matrix, metadata)
 
 
-def validate_embeddings(emb: Embeddings, required_item_ids: Iterable[str], source: str = "embeddings") -> None:
+def validate_embeddings(
+    emb: Embeddings, required_item_ids: Iterable[str], source: str = "embeddings"
+) -> None:
     """Every required item present once, one positive dim, finite values; else EmbeddingsFileError."""
     if emb.matrix.ndim != 2 or emb.dim == 0:
         raise EmbeddingsFileError(f"{source}: embeddings have no dimensions")
@@ -93,7 +99,9 @@ def validate_embeddings(emb: Embeddings, required_item_ids: Iterable[str], sourc
         raise EmbeddingsFileError(f"{source}: duplicate item ids, first: {dupes[:5]}")
     missing = [i for i in required_item_ids if i not in seen]
     if missing:
-        raise EmbeddingsFileError(f"{source}: {len(missing)} item(s) of the catalogue have no embedding, first: {missing[:5]}")
+        raise EmbeddingsFileError(
+            f"{source}: {len(missing)} item(s) of the catalogue have no embedding, first: {missing[:5]}"
+        )
     bad_rows = np.where(~np.isfinite(emb.matrix).all(axis=1))[0]
     if len(bad_rows):
         raise EmbeddingsFileError(

@@ -50,7 +50,8 @@ def decode_image(
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(
-                    IMAGE_TOO_LARGE, f"image is {width}x{height} = {width * height} pixels, limit {max_pixels}"
+                    IMAGE_TOO_LARGE,
+                    f"image is {width}x{height} = {width * height} pixels, limit {max_pixels}",
                 )
             if img.format == "JPEG" and img.mode in ("RGB", "L"):
                 img.draft(img.mode, (size, size))

@@ -17,7 +17,9 @@ OUTPUT_NAME = "embedding"
 
 class ResizePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: str = Field(description="e.g. center_square_crop_resize_bilinear (== shorter side to size, centre crop)")
+    kind: str = Field(
+        description="e.g. center_square_crop_resize_bilinear (== shorter side to size, centre crop)"
+    )
     size: int = Field(gt=0, description="output height and width in pixels")
 
 

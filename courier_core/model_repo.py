@@ -62,7 +62,9 @@ def resolve_model_dir(path: str | Path, name: str | None = None, version: str | 
         raise ModelError(f"model directory {path} does not exist")
     if (path / MODEL_FILE).exists():
         raise ModelError(f"{path} holds {MODEL_FILE} but no {MANIFEST_FILE}")
-    raise ModelError(f"{path} is neither a model version directory (no {MANIFEST_FILE}) nor a model name directory (no {LATEST_FILE})")
+    raise ModelError(
+        f"{path} is neither a model version directory (no {MANIFEST_FILE}) nor a model name directory (no {LATEST_FILE})"
+    )
 
 
 def load_model_dir(path: str | Path, name: str | None = None, version: str | None = None) -> ModelDir:
@@ -83,7 +85,9 @@ def load_model_dir(path: str | Path, name: str | None = None, version: str | Non
             f"{manifest.sha256[:12]}…"
         )
     if manifest.version != model_dir.name:
-        raise ModelError(f"manifest version {manifest.version!r} does not match directory name {model_dir.name!r}")
+        raise ModelError(
+            f"manifest version {manifest.version!r} does not match directory name {model_dir.name!r}"
+        )
     return ModelDir(model_dir, manifest)
 
 
@@ -92,14 +96,18 @@ def check_io(manifest: Manifest, inputs: Sequence[Any], outputs: Sequence[Any]) 
     if len(inputs) != 1 or inputs[0].name != manifest.input_name:
         raise ModelError(f"model inputs {[i.name for i in inputs]} != manifest's [{manifest.input_name!r}]")
     if len(outputs) != 1 or outputs[0].name != manifest.output_name:
-        raise ModelError(f"model outputs {[o.name for o in outputs]} != manifest's [{manifest.output_name!r}]")
+        raise ModelError(
+            f"model outputs {[o.name for o in outputs]} != manifest's [{manifest.output_name!r}]"
+        )
     in_shape, in_type = list(inputs[0].shape), inputs[0].type
     size = manifest.input_size
     if len(in_shape) != 4 or in_shape[1:] != [size, size, 3] or "uint8" not in in_type:
         raise ModelError(f"model input is {in_type}{in_shape}, manifest expects uint8[N, {size}, {size}, 3]")
     out_shape, out_type = list(outputs[0].shape), outputs[0].type
     if len(out_shape) != 2 or out_shape[1] != manifest.dim or "float" not in out_type or "16" in out_type:
-        raise ModelError(f"model output is {out_type}{out_shape}, manifest expects float32[N, {manifest.dim}]")
+        raise ModelError(
+            f"model output is {out_type}{out_shape}, manifest expects float32[N, {manifest.dim}]"
+        )
 
 
 def write_latest(repo: str | Path, name: str, version: str) -> None:
