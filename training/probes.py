@@ -2,7 +2,7 @@
 
 This is the only code that reads a synthetic world's `world.json` (the hidden truth): training and the
 CTR evaluation never see it. Categorical factors are probed as they are; numeric ones (nuisance
-offsets, scale, ...) as quartile bins. Accuracy is on held-out items, beside the majority-class chance.
+offsets, scale, background brightness, ...) as quartile bins. Accuracy is on held-out items, beside the majority-class chance.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def load_world_factors(data_dir: str | Path) -> tuple[pd.DataFrame, dict[str, st
         row = {"item_id": str(item["item_id"])}
         for factor, group in groups.items():
             value = item.get("nuisance", {}).get(factor) if group == "nuisance" else item.get(factor)
-            row[factor] = json.dumps(value) if isinstance(value, list | dict) else value
+            if isinstance(value, list):  # e.g. a background RGB: probed by its brightness
+                value = float(sum(value) / len(value)) if value else None
+            row[factor] = value
         records.append(row)
     return pd.DataFrame.from_records(records).set_index("item_id"), groups
 
@@ -62,7 +64,9 @@ def _labels(values: pd.Series) -> np.ndarray | None:
     return codes if len(np.unique(codes)) > 1 else None
 
 
-def _fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, classes: int, weight_decay: float) -> torch.nn.Linear:
+def _fit_linear_probe(
+    x_train: np.ndarray, y_train: np.ndarray, classes: int, weight_decay: float
+) -> torch.nn.Linear:
     torch.manual_seed(0)
     probe = torch.nn.Linear(x_train.shape[1], classes)
     x, y = torch.from_numpy(x_train), torch.from_numpy(y_train)
@@ -91,15 +95,24 @@ def probe_embeddings(
     order = np.random.default_rng(seed).permutation(len(common))
     n_test = max(1, int(len(common) * test_share))
     test, train = order[:n_test], order[n_test:]
-    results = []
-    for factor, group in groups.items():
-        y = _labels(factors.loc[common, factor])
-        if y is None:
-            continue
-        classes = int(y.max()) + 1
-        probe = _fit_linear_probe(x[train], y[train], classes, weight_decay=1e-3)
-        with torch.no_grad():
-            predicted = probe(torch.from_numpy(x[test])).argmax(1).numpy()
-        chance = float(np.bincount(y[test], minlength=classes).max() / len(test))
-        results.append(ProbeResult(factor, group, classes, float((predicted == y[test]).mean()), chance))
-    return results
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small problems: extra threads only spin on a shared CPU
+    try:
+        results = [_probe_one(x, factors.loc[common, f], f, g, train, test) for f, g in groups.items()]
+    finally:
+        torch.set_num_threads(threads)
+    return [r for r in results if r is not None]
+
+
+def _probe_one(
+    x: np.ndarray, values: pd.Series, factor: str, group: str, train: np.ndarray, test: np.ndarray
+) -> ProbeResult | None:
+    y = _labels(values)
+    if y is None:
+        return None
+    classes = int(y.max()) + 1
+    probe = _fit_linear_probe(x[train], y[train], classes, weight_decay=1e-3)
+    with torch.no_grad():
+        predicted = probe(torch.from_numpy(x[test])).argmax(1).numpy()
+    chance = float(np.bincount(y[test], minlength=classes).max() / len(test))
+    return ProbeResult(factor, group, classes, float((predicted == y[test]).mean()), chance)

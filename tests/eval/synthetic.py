@@ -109,7 +109,10 @@ def make_leaky_world(root: Path, *, peek: bool, n_requests: int = 1600, seed: in
         else:
             new = rng.choice(n_new, page, replace=False)
             shown, clicks = n_old + new, good[new]
-        rows += [(user, f"r{r:05d}", f"i{k:03d}", int(c), 10_000 * (r + 1)) for k, c in zip(shown, clicks, strict=True)]
+        rows += [
+            (user, f"r{r:05d}", f"i{k:03d}", int(c), 10_000 * (r + 1))
+            for k, c in zip(shown, clicks, strict=True)
+        ]
     events = pd.DataFrame(rows, columns=["user_id", "request_id", "item_id", "clicked", "ts"])
     if peek:
         test = events[events["ts"] > 10_000 * n_train].copy()

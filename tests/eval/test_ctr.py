@@ -23,7 +23,9 @@ def _random_embeddings(root: Path, data: Path, dim: int = 16) -> Path:
     """A distinct random vector per item: identifies items, says nothing about clicks."""
     items = load_dataset(data).items["item_id"].tolist()
     path = root / "random.parquet"
-    write_embeddings(path, items, np.random.default_rng(3).normal(size=(len(items), dim)), {"method": "random"})
+    write_embeddings(
+        path, items, np.random.default_rng(3).normal(size=(len(items), dim)), {"method": "random"}
+    )
     return path
 
 
@@ -34,7 +36,9 @@ def test_cold_and_unseen_items_fall_into_the_unknown_bucket(tmp_path: Path) -> N
     assert len(test) and features.imp_cold[test].all()  # every test item is new in this world
     assert (features.item_vocab[features.imp_row[test]] == ITEM_UNKNOWN).all()
     # Items seen only in the validation slice are not trained on either, so they are unknown too.
-    val_rows = set(features.imp_row[features.impressions(VAL)]) - set(features.imp_row[features.imp_split == 0])
+    val_rows = set(features.imp_row[features.impressions(VAL)]) - set(
+        features.imp_row[features.imp_split == 0]
+    )
     assert all(features.item_vocab[r] == ITEM_UNKNOWN for r in val_rows)
     # Test-period clicks that reach a later request's history are unknown ids as well.
     test_requests = np.unique(features.imp_request[test])
@@ -62,7 +66,9 @@ def test_the_ctr_model_does_not_peek_at_the_test_period(tmp_path: Path) -> None:
 def test_embeddings_that_carry_taste_lift_cold_items(tmp_path: Path) -> None:
     world = make_taste_world(tmp_path / "taste", n_requests=2000)
     path = tmp_path / "colour.parquet"
-    write_embeddings(path, world.items["item_id"].tolist(), colour_embeddings(world.items), {"method": "colour"})
+    write_embeddings(
+        path, world.items["item_id"].tolist(), colour_embeddings(world.items), {"method": "colour"}
+    )
     doc = evaluate(world.root, path, QUICK)
     assert doc["method"] == "colour" and doc["dim"] == 8
     assert doc["none"]["source"] == "computed in this run"

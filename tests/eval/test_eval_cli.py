@@ -39,7 +39,9 @@ def test_eval_writes_metrics_and_reuses_a_sibling_baseline(world, tmp_path: Path
     assert none_doc["gap_closed"]["auc"] == pytest.approx(0.0)
 
     emb = tmp_path / "colour.parquet"
-    write_embeddings(emb, world.items["item_id"].tolist(), colour_embeddings(world.items), {"method": "colour"})
+    write_embeddings(
+        emb, world.items["item_id"].tolist(), colour_embeddings(world.items), {"method": "colour"}
+    )
     baseline = str(none_dir / "metrics.json")
     args = ["eval", "--data", str(world.root), "--embeddings", str(emb), "--out", str(tmp_path / "colour")]
     assert main([*args, "--baseline", baseline, *FAST]) == 0
@@ -61,7 +63,9 @@ def test_eval_writes_metrics_and_reuses_a_sibling_baseline(world, tmp_path: Path
         ("nan", "NaN or inf"),
     ],
 )
-def test_a_wrong_embeddings_file_fails_with_a_clear_message(world, tmp_path: Path, capsys, case, message) -> None:
+def test_a_wrong_embeddings_file_fails_with_a_clear_message(
+    world, tmp_path: Path, capsys, case, message
+) -> None:
     ids = world.items["item_id"].tolist()
     vectors = np.ones((len(ids), 4), dtype=np.float32).tolist()
     if case == "missing":

@@ -32,15 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.add_argument("--data", required=True, help="dataset directory (DESIGN §2)")
     parser.add_argument("--out", required=True, help="comparison directory (runs, embeddings, eval, report)")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma list (default {','.join(METHODS)})")
     parser.add_argument(
-        "--ablations", default=",".join(ABLATIONS), help=f"comma list, '' for none (default {','.join(ABLATIONS)})"
+        "--methods", default=",".join(METHODS), help=f"comma list (default {','.join(METHODS)})"
+    )
+    parser.add_argument(
+        "--ablations",
+        default=",".join(ABLATIONS),
+        help=f"comma list, '' for none (default {','.join(ABLATIONS)})",
     )
     parser.add_argument("--epochs", type=int, help="pre-training epochs for every method (default: train's)")
     parser.add_argument("--train-args", default="", help="further `train` flags for every method, one string")
     parser.add_argument("--seeds", type=int, default=3, help="CTR seeds per method (default 3)")
-    parser.add_argument("--train-fraction", type=float, default=0.8, help="share of requests in the train period")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop")
+    parser.add_argument(
+        "--train-fraction", type=float, default=0.8, help="share of requests in the train period"
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop"
+    )
     parser.add_argument("--max-history", type=int, default=20, help="clicked history items per request (CTR)")
     parser.add_argument("--max-epochs", type=int, default=20, help="CTR epochs at most (early stopping)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the CTR model")

@@ -25,10 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (metrics.json)")
     parser.add_argument("--seeds", type=int, default=3, help="CTR seeds (default 3)")
     parser.add_argument(
-        "--baseline", help="metrics.json of a --no-images run to use as the none figure instead of training it"
+        "--baseline",
+        help="metrics.json of a --no-images run to use as the none figure instead of training it",
     )
-    parser.add_argument("--train-fraction", type=float, default=0.8, help="share of requests in the train period")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop")
+    parser.add_argument(
+        "--train-fraction", type=float, default=0.8, help="share of requests in the train period"
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop"
+    )
     parser.add_argument("--max-history", type=int, default=20, help="clicked history items per request")
     parser.add_argument("--max-epochs", type=int, default=20, help="CTR epochs at most (early stopping)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")

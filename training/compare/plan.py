@@ -55,11 +55,24 @@ def plan_rows(methods: tuple[str, ...], ablations: tuple[str, ...]) -> list[Row]
     if ablations and "courier" not in methods:
         raise PlanError("the ablations vary courier; add courier to --methods or pass --ablations ''")
     if "lambda0" in ablations:
-        rows.append(Row("courier-lambda0", "courier", "courier with λ = 0 (no image–title loss)", ("--clip-weight", "0")))
+        rows.append(
+            Row(
+                "courier-lambda0",
+                "courier",
+                "courier with λ = 0 (no image–title loss)",
+                ("--clip-weight", "0"),
+            )
+        )
     if "init-simclr" in ablations:
         if "simclr" not in methods:
             raise PlanError("the init-simclr ablation starts from the simclr run; add simclr to --methods")
         rows.append(
-            Row("courier-from-simclr", "courier", "courier initialised from the simclr run", init_from="simclr", baseline_of="simclr")
+            Row(
+                "courier-from-simclr",
+                "courier",
+                "courier initialised from the simclr run",
+                init_from="simclr",
+                baseline_of="simclr",
+            )
         )
     return rows

@@ -26,16 +26,22 @@ def plot_auc(rows: list[dict[str, Any]], oracle: dict[str, float] | None, seeds:
         values = [m for m in means if m == m]
         refs = []
         if none is not None and none["mean"][key] is not None:
-            ax.axhline(none["mean"][key], color="black", linestyle="--", linewidth=1.2, label="none (no images)")
+            ax.axhline(
+                none["mean"][key], color="black", linestyle="--", linewidth=1.2, label="none (no images)"
+            )
             refs.append(none["mean"][key])
         if oracle is not None and oracle.get(key) is not None:
-            ax.axhline(oracle[key], color="tab:green", linestyle="-", linewidth=1.2, label="oracle (true p_click)")
+            ax.axhline(
+                oracle[key], color="tab:green", linestyle="-", linewidth=1.2, label="oracle (true p_click)"
+            )
             refs.append(oracle[key])
         everything = values + refs
         if everything:
             low, high = min(everything), max(everything)
             pad = max(0.005, 0.15 * (high - low))
-            ax.set_ylim(low - pad - max(stds, default=0), high + pad + max(stds, default=0))
+            ax.set_ylim(
+                max(0.0, low - pad - max(stds, default=0)), min(1.0, high + pad + max(stds, default=0))
+            )
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
         ax.set_ylabel(f"test AUC (mean ± std, {seeds} CTR seeds)")
         ax.set_title(title)

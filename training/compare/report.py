@@ -16,7 +16,9 @@ GAP_TARGET = 0.5
 
 
 def _num(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    return (
+        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    )
 
 
 def _pm(mean: float | None, std: float | None) -> str:
@@ -33,7 +35,9 @@ def _wall(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def build_report(config: CompareConfig, rows: list[Row], outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def build_report(
+    config: CompareConfig, rows: list[Row], outputs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """The report.json document."""
     table = []
     for row in rows:
@@ -51,7 +55,7 @@ def build_report(config: CompareConfig, rows: list[Row], outputs: dict[str, dict
                 "pretrain_wall_s": (out["summary"] or {}).get("wall_s"),
                 "eval_wall_s": metrics.get("wall_s"),
                 "baseline_of": row.baseline_of,
-                "training_png": f"runs/{row.name}/training.png" if row.has_images else None,
+                "training_png": f"runs/{row.name}/training.png" if out.get("has_training_png") else None,
                 "probes": out["probes"],
             }
         )
@@ -84,7 +88,9 @@ def targets(table: list[dict[str, Any]]) -> dict[str, Any] | None:
     if courier is None:
         return None
     gap = (courier["gap_closed"] or {}).get("auc")
-    result: dict[str, Any] = {"gap_closed": {"value": gap, "target": GAP_TARGET, "met": gap is not None and gap >= GAP_TARGET}}
+    result: dict[str, Any] = {
+        "gap_closed": {"value": gap, "target": GAP_TARGET, "met": gap is not None and gap >= GAP_TARGET}
+    }
     for rival in RIVALS:
         if rival in by_name:
             result[f"beats_{rival}"] = {k: _beats(courier, by_name[rival], k) for k in ("auc", "cold_auc")}
@@ -94,7 +100,11 @@ def targets(table: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _probe_section(report: dict[str, Any], world_present: bool) -> list[str]:
     lines = ["## What did each encoder learn?", ""]
     if not world_present:
-        return [*lines, "Skipped: this dataset has no world.json (only synthetic worlds know their factors).", ""]
+        return [
+            *lines,
+            "Skipped: this dataset has no world.json (only synthetic worlds know their factors).",
+            "",
+        ]
     rows = [r for r in report["rows"] if r["probes"]]
     if not rows:
         return [*lines, "No probe results.", ""]
@@ -143,12 +153,20 @@ def render_markdown(report: dict[str, Any], world_present: bool) -> str:
             f"| oracle | {_num(oracle['auc'])} | {_num(oracle['gauc'])} | {_num(oracle['cold_auc'])} "
             f"| {_num(oracle['logloss'])} | 100% | – | – |"
         )
-    lines += ["", "Gap closed = (AUC_method − AUC_none) / (AUC_oracle − AUC_none).", "", "![AUC per method](auc.png)", ""]
+    lines += [
+        "",
+        "Gap closed = (AUC_method − AUC_none) / (AUC_oracle − AUC_none).",
+        "",
+        "![AUC per method](auc.png)",
+        "",
+    ]
     lines += _target_lines(report)
     lines += _ablation_lines(report)
     lines += _probe_section(report, world_present)
     lines += ["## Training curves", ""]
-    lines += [f"- {r['name']}: [training.png]({r['training_png']})" for r in report["rows"] if r["training_png"]]
+    lines += [
+        f"- {r['name']}: [training.png]({r['training_png']})" for r in report["rows"] if r["training_png"]
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -181,13 +199,13 @@ def _ablation_lines(report: dict[str, Any]) -> list[str]:
         if r["baseline_of"] and r["baseline_of"] in by_name:
             base = by_name[r["baseline_of"]]
             lines.append(
-                f"- {r['name']} ({r['note']}): AUC {r['mean']['auc'] - base['mean']['auc']:+.4f}, cold AUC "
+                f"- {r['name']} — {r['note']}: AUC {r['mean']['auc'] - base['mean']['auc']:+.4f}, cold AUC "
                 f"{r['mean']['cold_auc'] - base['mean']['cold_auc']:+.4f} over its starting point {base['name']}."
             )
         elif r["note"] and r["name"] != "none" and "courier" in by_name and r["name"] != "courier":
             c = by_name["courier"]
             lines.append(
-                f"- {r['name']} ({r['note']}): AUC {r['mean']['auc'] - c['mean']['auc']:+.4f}, cold AUC "
+                f"- {r['name']} — {r['note']}: AUC {r['mean']['auc'] - c['mean']['auc']:+.4f}, cold AUC "
                 f"{r['mean']['cold_auc'] - c['mean']['cold_auc']:+.4f} against courier."
             )
     return ["## Ablations", "", *lines, ""] if lines else []

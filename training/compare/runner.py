@@ -57,7 +57,9 @@ def _subprocess(args: list[str], what: str) -> None:
     _log(f"{what}: {' '.join(command[1:])}")
     code = subprocess.call(command)
     if code != 0:
-        raise StepError(f"{what} failed (exit {code}): {' '.join(command)}\nfix the cause and rerun compare to resume")
+        raise StepError(
+            f"{what} failed (exit {code}): {' '.join(command)}\nfix the cause and rerun compare to resume"
+        )
 
 
 class Runner:
@@ -137,10 +139,10 @@ class Runner:
 def load_row_outputs(layout: Layout, row: Row) -> dict[str, Any]:
     """Everything the report needs about one finished row."""
     metrics = json.loads(layout.metrics(row.name).read_text())
-    out: dict[str, Any] = {"metrics": metrics, "summary": None, "probes": None}
+    out: dict[str, Any] = {"metrics": metrics, "summary": None, "probes": None, "has_training_png": False}
     if row.has_images:
+        out["has_training_png"] = (layout.run_dir(row.name) / "training.png").is_file()
         out["summary"] = json.loads((layout.run_dir(row.name) / "summary.json").read_text())
         probes = layout.probes(row.name)
         out["probes"] = json.loads(probes.read_text()) if probes.is_file() else None
     return out
-

@@ -87,7 +87,10 @@ def oracle_metrics(dataset: Dataset, features: CTRFeatures) -> dict[str, float] 
         return None
     idx = features.impressions(TEST)
     keys = pd.MultiIndex.from_arrays(
-        [features.request_ids[features.imp_request[idx]], np.asarray(features.catalogue_ids)[features.imp_row[idx] - 1]]
+        [
+            features.request_ids[features.imp_request[idx]],
+            np.asarray(features.catalogue_ids)[features.imp_row[idx] - 1],
+        ]
     )
     oracle = dataset.oracle.drop_duplicates(["request_id", "item_id"])
     table = pd.Series(
@@ -121,7 +124,9 @@ def load_baseline(path: str | Path, fingerprint: dict[str, Any]) -> dict[str, An
     if not doc.get("complete") or doc.get("embeddings") is not None:
         raise BaselineError(f"baseline {path} is not a finished no-image (--no-images) evaluation")
     if doc.get("fingerprint") != fingerprint:
-        raise BaselineError(f"baseline {path} was evaluated on other data or settings; rerun it or drop --baseline")
+        raise BaselineError(
+            f"baseline {path} was evaluated on other data or settings; rerun it or drop --baseline"
+        )
     return doc["result"] | {"source": str(path)}
 
 

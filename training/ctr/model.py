@@ -12,7 +12,7 @@ from torch import nn
 @dataclass(frozen=True)
 class CTRModelConfig:
     dim: int = 16
-    attention_hidden: int = 32
+    attention_hidden: int = 16
     hidden: tuple[int, ...] = (128, 64)
     dropout: float = 0.1
 

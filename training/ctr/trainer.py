@@ -21,8 +21,8 @@ from training.ctr.model import CTRModel, CTRModelConfig, Vocab
 class CTRTrainConfig:
     max_epochs: int = 20
     patience: int = 2  # epochs without a better validation AUC before stopping
-    batch_size: int = 1024
-    lr: float = 2e-3
+    batch_size: int = 2048
+    lr: float = 4e-3
     weight_decay: float = 1e-6
     id_dropout: float = 0.1  # share of fit impressions whose item id is hidden, so the unknown bucket learns
     model: CTRModelConfig = field(default_factory=CTRModelConfig)
@@ -50,7 +50,9 @@ class _Tensors:
         self.row_category = torch.from_numpy(f.row_category)
         self.row_tokens = torch.from_numpy(f.row_tokens)
 
-    def logits(self, model: CTRModel, idx: torch.Tensor, hide_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def logits(
+        self, model: CTRModel, idx: torch.Tensor, hide_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         row = self.row[idx]
         item = self.item_vocab[row]
         if hide_ids is not None:
