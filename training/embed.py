@@ -39,7 +39,9 @@ def embed_catalogue(cfg: EmbedConfig, *, progress: bool | None = None) -> tuple[
     out = np.empty((len(rows), info.dim), dtype=np.float32)
     starts = range(0, len(rows), cfg.batch_size)
     with torch.no_grad():
-        for start in tqdm(starts, disable=progress is False, unit="batch", desc="embed"):
+        for start in tqdm(
+            starts, disable=None if progress is None else not progress, unit="batch", desc="embed"
+        ):
             chunk = rows[start : start + cfg.batch_size]
             out[start : start + len(chunk)] = encoder(feeder(chunk)).float().cpu().numpy()
     out /= np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)

@@ -116,8 +116,8 @@ def make_leaky_world(root: Path, *, peek: bool, n_requests: int = 1600, seed: in
     events = pd.DataFrame(rows, columns=["user_id", "request_id", "item_id", "clicked", "ts"])
     if peek:
         test = events[events["ts"] > 10_000 * n_train].copy()
-        # Interleave the copies with the first train requests, so they sit in the fit slice.
-        test["ts"] = test["ts"] - 10_000 * n_train + 5_000
+        # Interleave the copies with the last train requests: in the fit and the validation slices.
+        test["ts"] = test["ts"] - 10_000 * (n_requests - n_train) + 5_000
         test["request_id"] = "peek-" + test["request_id"]
         events = pd.concat([events, test], ignore_index=True)
     write_dataset(root, items, events)

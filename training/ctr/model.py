@@ -105,6 +105,8 @@ class CTRModel(nn.Module):
         return self.head(torch.cat(parts, dim=-1)).squeeze(-1)
 
     def _image_features(self, row: torch.Tensor, hist_row: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Projected target, target attention over history images (target as query), their product,
+        and the max/mean cosine between the target and the history images."""
         target = self.image_table[row]  # [B, D], unit norm
         history = self.image_table[hist_row]  # [B, L, D], zeros where empty
         projected = self.image_proj(self.image_table)  # the catalogue once: cheaper than B * L rows

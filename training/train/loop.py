@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from training.train.images import ImageFeeder
 from training.train.model import TrainModel, build_optimizer, build_scheduler
 from training.train.pages import build_training_data, epoch_order
 from training.train.runlog import RunLog, read_rows
+from training.train.state import Interrupt, rng_state, seed_everything, set_rng_state
 from training.train.steps import MethodSteps
 from training.train.validate import validate
 
@@ -44,63 +43,6 @@ class TrainResult:
     run_dir: Path
     status: str  # "finished" or "interrupted" (SIGINT; last.pt saved)
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-class _Interrupt:
-    """First SIGINT asks the loop to save and stop at the next step boundary; a second one aborts."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: no handler
-            self._previous = None
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print(
-            "\ninterrupt: saving a checkpoint at the end of this step (Ctrl-C again to abort)",
-            file=sys.stderr,
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def agreed(self, device: torch.device) -> bool:
-        """All ranks stop together: any rank's request stops every rank."""
-        if world()[1] == 1:
-            return self.requested
-        flag = torch.tensor([1.0 if self.requested else 0.0], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _init_encoder_from(model: TrainModel, cfg: TrainConfig) -> None:
@@ -152,7 +94,7 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
 
-    _seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     model = TrainModel(cfg).to(device)
     if cfg.init_from:
         _init_encoder_from(model, cfg)
@@ -164,7 +106,7 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     scaler = torch.amp.GradScaler(
         device.type, enabled=False
     )  # bf16 needs no loss scaling; kept for the format
-    position = {"epoch": 0, "batch": 0, "step": 0, "best_val": math.inf}
+    position: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best_val": math.inf, "elapsed_s": 0.0}
     log = RunLog(run_dir / "metrics.jsonl", enabled=main)
     if resuming:
         state = load_checkpoint(run_dir, "last")
@@ -172,18 +114,24 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
+        set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
         position = dict(state["position"])
+        _check_same_config(state["config"], cfg)
         log.truncate_after(position["step"])
     else:
         log.reset()
 
+    def elapsed() -> float:
+        """Training wall time over every session of this run (resumes add up)."""
+        return position.get("elapsed_s", 0.0) + time.time() - started
+
     def save(which: str) -> None:
         rngs: list[Any] = [None] * size
         if size > 1:
-            dist.all_gather_object(rngs, _rng_state())
+            dist.all_gather_object(rngs, rng_state())
         else:
-            rngs = [_rng_state()]
+            rngs = [rng_state()]
+        position["elapsed_s"] = elapsed()
         if main:
             state = {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -197,7 +145,7 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
             [r for r in read_rows(run_dir / "metrics.jsonl") if r["kind"] == "step"][-20:] if main else []
         )
         summary = {
-            "status": status, "method": cfg.method, "wall_s": round(time.time() - started, 2),
+            "status": status, "method": cfg.method, "wall_s": round(elapsed(), 2),
             "steps": position["step"], "epochs_done": position["epoch"], "world_size": size,
             "final_train_loss": float(np.mean([r["loss"] for r in recent])) if recent else None,
             "best_val_loss": None if math.isinf(position["best_val"]) else position["best_val"],
@@ -223,7 +171,7 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     bar = tqdm(total=total_steps, initial=position["step"], disable=not show, unit="step", dynamic_ncols=True)
     last_val: dict[str, Any] = {}
     model.train()
-    with _Interrupt() as interrupt:
+    with Interrupt() as interrupt:
         while position["epoch"] < cfg.epochs and position["step"] < total_steps:
             epoch = position["epoch"]
             order = epoch_order(cfg.seed, epoch, n_samples)
@@ -276,6 +224,18 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     if not checkpoint_path(run_dir, "best").exists() and main:
         save("best")
     return finish("finished", last_val)
+
+
+def _check_same_config(saved: dict[str, Any], cfg: TrainConfig) -> None:
+    """--resume continues the SAME run: every setting but resume/device must match the checkpoint."""
+    current = json.loads(json.dumps(cfg.to_dict()))
+    saved = json.loads(json.dumps(saved))
+    changed = [k for k in current if k not in ("resume", "device") and saved.get(k) != current[k]]
+    if changed:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} → {current[k]!r}" for k in changed)
+        raise ConfigError(
+            f"--resume with different settings than the checkpoint ({shown}); use the original flags"
+        )
 
 
 def _step_row(
