@@ -4,8 +4,8 @@ write CMP_DIR/report.md, report.json and auc.png.
 
 Finished steps are reused (a run with summary.json, embeddings newer than it, a complete metrics.json
 with the same evaluation settings); after a kill, rerun the same command: training resumes from its
-last checkpoint. Training flags for every method go in --epochs and --train-args, e.g.
-  --train-args "--image-size 48 --max-steps 200"   (a single flag: --train-args=--amp)."""
+last checkpoint. Training flags for every method go in --epochs, --max-steps and --train-args, e.g.
+  --train-args "--image-size 48 --lr 1e-3"   (a single flag: --train-args=--amp)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from courier_core.dataset import DatasetError
 from courier_core.embeddings_file import EmbeddingsFileError
 from training.commands.eval import config_from_args as eval_config_from_args
 from training.compare.compare import run_compare
-from training.compare.plan import ABLATIONS, METHODS, CompareConfig, PlanError
+from training.compare.plan import ABLATIONS, DEFAULT_MAX_STEPS, METHODS, CompareConfig, PlanError
 from training.compare.runner import StepError
 from training.ctr.evaluate import BaselineError
 
@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma list, '' for none (default {','.join(ABLATIONS)})",
     )
     parser.add_argument("--epochs", type=int, help="pre-training epochs for every method (default: train's)")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=DEFAULT_MAX_STEPS,
+        help=f"cap on every pre-training run's steps, 0 for none (default {DEFAULT_MAX_STEPS}: sized so the "
+        "default world's comparison fits ~90 min on 2 CPU cores)",
+    )
     parser.add_argument("--train-args", default="", help="further `train` flags for every method, one string")
     parser.add_argument("--seeds", type=int, default=3, help="CTR seeds per method (default 3)")
     parser.add_argument(
@@ -62,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         methods=methods if "none" in methods else ("none", *methods),
         ablations=_names(args.ablations),
         epochs=args.epochs,
+        max_steps=args.max_steps or None,
         train_args=tuple(shlex.split(args.train_args)),
         eval=eval_config_from_args(args),
     )

@@ -9,6 +9,9 @@ from training.ctr.evaluate import EvalConfig
 
 METHODS = ("none", "random", "simclr", "simsiam", "clip", "courier")
 ABLATIONS = ("lambda0", "init-simclr")
+# Caps each pre-training run so the default world's comparison (3 courier runs, 3 baselines, 8 CTR
+# evaluations) fits in about 90 minutes on 2 CPU cores: projected from ~1.8-3 s per courier step there.
+DEFAULT_MAX_STEPS = 300
 
 
 class PlanError(ValueError):
@@ -38,6 +41,7 @@ class CompareConfig:
     methods: tuple[str, ...] = METHODS
     ablations: tuple[str, ...] = ABLATIONS
     epochs: int | None = None  # passed to every `train`; None keeps train's default
+    max_steps: int | None = DEFAULT_MAX_STEPS  # caps every `train`; None: no cap
     train_args: tuple[str, ...] = ()  # further `train` flags, the same for every method
     eval: EvalConfig = field(default_factory=EvalConfig)
 

@@ -66,6 +66,7 @@ def build_report(
         "counts": {k: none_doc["fingerprint"][k] for k in ("events", "test_impressions", "cold_impressions")},
         "settings": {
             "epochs": config.epochs,
+            "max_steps": config.max_steps,
             "train_args": list(config.train_args),
             "ctr_seeds": config.eval.seeds,
         },
@@ -132,6 +133,7 @@ def render_markdown(report: dict[str, Any], world_present: bool) -> str:
         "",
         f"Data `{report['data']}`: {counts['events']} events; test period {counts['test_impressions']} impressions, "
         f"{counts['cold_impressions']} of cold items. Pre-training: epochs {report['settings']['epochs'] or 'train default'}, "
+        f"at most {report['settings'].get('max_steps') or 'unlimited'} steps, "
         f"extra flags `{' '.join(report['settings']['train_args']) or '(none)'}`. CTR model: {seeds} seeds. "
         f"Generated {report['generated_at']}.",
         "",

@@ -75,6 +75,8 @@ class Runner:
         args = ["train", "--data", str(self.config.data), "--method", row.method, "--out", str(run_dir)]
         if self.config.epochs is not None:
             args += ["--epochs", str(self.config.epochs)]
+        if self.config.max_steps is not None:
+            args += ["--max-steps", str(self.config.max_steps)]
         args += [*self.config.train_args, *row.train_flags]
         if row.init_from:
             args += ["--init-from", str(self.layout.run_dir(row.init_from))]
