@@ -46,7 +46,7 @@ def plot_auc(rows: list[dict[str, Any]], oracle: dict[str, float] | None, seeds:
         ax.set_ylabel(f"test AUC (mean ± std, {seeds} CTR seeds)")
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="center right", fontsize=8, framealpha=0.9)
     fig.suptitle("Downstream CTR AUC with each method's image embeddings")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,9 @@ def _probe_section(report: dict[str, Any], world_present: bool) -> list[str]:
     rows = [r for r in report["rows"] if r["probes"]]
     if not rows:
         return [*lines, "No probe results.", ""]
-    factors = [(p["factor"], p["group"]) for p in rows[0]["probes"]]
+    order = {"named": 0, "unnamed": 1, "nuisance": 2}
+    factors = sorted(((p["factor"], p["group"]) for p in rows[0]["probes"]), key=lambda f: order.get(f[1], 3))
+    chance = {p["factor"]: p["chance"] for p in rows[0]["probes"]}
     lines += [
         "Linear probe (multinomial logistic regression, L2, standardised inputs) of each world factor from the "
         "item embedding: accuracy on 30% held-out items. Numeric nuisance factors are probed as quartiles. "
@@ -117,7 +119,7 @@ def _probe_section(report: dict[str, Any], world_present: bool) -> list[str]:
         "",
         "| method | " + " | ".join(f"{f} ({g})" for f, g in factors) + " |",
         "|---" * (len(factors) + 1) + "|",
-        "| chance | " + " | ".join(_num(p["chance"], 2) for p in rows[0]["probes"]) + " |",
+        "| chance | " + " | ".join(_num(chance[f], 2) for f, _ in factors) + " |",
     ]
     for r in rows:
         accuracy = {p["factor"]: p["accuracy"] for p in r["probes"]}
