@@ -63,16 +63,27 @@ def make_page_batch(
     )
 
 
+CPU_ENCODE_CHUNK = 128
+
+
+def encode(encoder: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """`encoder(images)`, in chunks of 128 on CPU: large conv batches there are ~30% slower per image
+    (measured on resnet-small at 64 px, 500 vs 128 images). Per-image GroupNorm makes it exact."""
+    if images.device.type != "cpu" or len(images) <= CPU_ENCODE_CHUNK:
+        return encoder(images)
+    return torch.cat([encoder(part) for part in images.split(CPU_ENCODE_CHUNK)])
+
+
 def encode_distinct(
     encoder: nn.Module, batch: PageBatch, images: Images, history_grad: bool = True
 ) -> torch.Tensor:
     """Embeddings [U, d] of the batch's distinct images, each encoded once."""
     if history_grad or bool(batch.on_page.all()):
-        return encoder(images(batch.rows))
+        return encode(encoder, images(batch.rows))
     on_page = batch.on_page.cpu().numpy()
-    with_grad = encoder(images(batch.rows[on_page]))
+    with_grad = encode(encoder, images(batch.rows[on_page]))
     with torch.no_grad():
-        without = encoder(images(batch.rows[~on_page]))
+        without = encode(encoder, images(batch.rows[~on_page]))
     out = with_grad.new_zeros(len(batch.rows), with_grad.shape[1])
     out = out.index_copy(0, torch.from_numpy(np.flatnonzero(on_page)).to(out.device), with_grad)
     return out.index_copy(0, torch.from_numpy(np.flatnonzero(~on_page)).to(out.device), without.to(out.dtype))
@@ -95,7 +106,7 @@ def encode_pages_naive(
         flat_mask = mask.reshape(-1)
         positions = torch.nonzero(flat_mask).squeeze(1)
         rows = batch.rows[index.reshape(-1)[flat_mask].cpu().numpy()]
-        emb = encoder(images(rows))
+        emb = encode(encoder, images(rows))
         full = emb.new_zeros(flat_mask.numel(), emb.shape[1]).index_copy(0, positions, emb)
         out.append(full.reshape(*mask.shape, emb.shape[1]))
     return out[0], out[1]
