@@ -121,9 +121,11 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
     else:
         log.reset()
 
+    elapsed_before = position.get("elapsed_s", 0.0)
+
     def elapsed() -> float:
-        """Training wall time over every session of this run (resumes add up)."""
-        return position.get("elapsed_s", 0.0) + time.time() - started
+        """Training wall time over every session of this run (resumes add up, saves do not)."""
+        return elapsed_before + time.time() - started
 
     def save(which: str) -> None:
         rngs: list[Any] = [None] * size
