@@ -28,7 +28,7 @@ system-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
 	  || { echo "could not install redis-server (need root and Debian's packages)"; exit 1; }; }
 
-test: install system-deps
+test: install system-deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: install
