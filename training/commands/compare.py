@@ -16,6 +16,7 @@ from pathlib import Path
 
 from courier_core.dataset import DatasetError
 from courier_core.embeddings_file import EmbeddingsFileError
+from training.commands.eval import add_ctr_arguments
 from training.commands.eval import config_from_args as eval_config_from_args
 from training.compare.compare import run_compare
 from training.compare.plan import ABLATIONS, DEFAULT_MAX_STEPS, METHODS, CompareConfig, PlanError
@@ -49,16 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default world's comparison fits ~90 min on 2 CPU cores)",
     )
     parser.add_argument("--train-args", default="", help="further `train` flags for every method, one string")
-    parser.add_argument("--seeds", type=int, default=3, help="CTR seeds per method (default 3)")
-    parser.add_argument(
-        "--train-fraction", type=float, default=0.8, help="share of requests in the train period"
-    )
-    parser.add_argument(
-        "--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop"
-    )
-    parser.add_argument("--max-history", type=int, default=20, help="clicked history items per request (CTR)")
-    parser.add_argument("--max-epochs", type=int, default=20, help="CTR epochs at most (early stopping)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the CTR model")
+    add_ctr_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,11 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--embeddings", help="embeddings parquet (item_id, embedding) covering every item")
     source.add_argument("--no-images", action="store_true", help="evaluate the CTR model without images")
     parser.add_argument("--out", required=True, help="output directory (metrics.json)")
-    parser.add_argument("--seeds", type=int, default=3, help="CTR seeds (default 3)")
     parser.add_argument(
         "--baseline",
         help="metrics.json of a --no-images run to use as the none figure instead of training it",
     )
+    add_ctr_arguments(parser)
+
+
+def add_ctr_arguments(parser: argparse.ArgumentParser) -> None:
+    """The CTR model's evaluation settings, shared by `eval` and `compare` (read by `config_from_args`)."""
+    parser.add_argument("--seeds", type=int, default=3, help="CTR seeds (default 3)")
     parser.add_argument(
         "--train-fraction", type=float, default=0.8, help="share of requests in the train period"
     )
