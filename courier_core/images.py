@@ -56,7 +56,7 @@ def decode_image(
             if img.format == "JPEG" and img.mode in ("RGB", "L"):
                 img.draft(img.mode, (size, size))
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # no copy of every image without EXIF rotation
             rgb = _to_rgb(img)
     except ImageError:
         raise
