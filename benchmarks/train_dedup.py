@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from training.losses.courier import CourierLossConfig, PageTensors, courier_loss
+from training.losses.courier import CourierLossConfig, courier_loss
 from training.models.encoder import build_encoder
 from training.models.uir import IntentionReconstruction
 from training.train.batching import PageBatch, encode_pages, encode_pages_naive, make_page_batch
@@ -62,16 +62,7 @@ def step(encoder, uir, batch: PageBatch, feeder, dedup: bool) -> float:
         hist, page, _ = encode_pages(encoder, batch, feeder)
     else:
         hist, page = encode_pages_naive(encoder, batch, feeder)
-    tensors = PageTensors(
-        hist,
-        batch.history_mask,
-        page,
-        batch.page_mask,
-        batch.clicked,
-        batch.items,
-        batch.categories,
-        batch.users,
-    )
+    tensors = batch.page_tensors(hist, page)
     loss = courier_loss(tensors, uir, torch.tensor(10.0), CourierLossConfig(page_weight=0.5)).loss
     encoder.zero_grad()
     uir.zero_grad()

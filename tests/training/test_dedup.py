@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.losses.courier import CourierLossConfig, PageTensors, courier_loss
+from training.losses.courier import CourierLossConfig, courier_loss
 from training.models.encoder import build_encoder
 from training.models.uir import IntentionReconstruction
 from training.train.batching import encode_pages, encode_pages_naive, make_page_batch
@@ -34,16 +34,7 @@ def _loss_and_grads(dedup: bool) -> tuple[float, list[torch.Tensor], int, int]:
         hist, page, _ = encode_pages(encoder, batch, feeder)
     else:
         hist, page = encode_pages_naive(encoder, batch, feeder)
-    tensors = PageTensors(
-        hist,
-        batch.history_mask,
-        page,
-        batch.page_mask,
-        batch.clicked,
-        batch.items,
-        batch.categories,
-        batch.users,
-    )
+    tensors = batch.page_tensors(hist, page)
     loss = courier_loss(tensors, uir, torch.tensor(10.0), CourierLossConfig(page_weight=0.5)).loss
     loss.backward()
     grads = [p.grad.clone() for p in [*encoder.parameters(), *uir.parameters()]]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.losses.courier import PageTensors
 from training.train.pages import PageViews
 
 Images = Callable[[np.ndarray], torch.Tensor]  # cache rows → normalised float NCHW on the device
@@ -35,6 +36,19 @@ class PageBatch:
     @property
     def positions(self) -> int:
         return int(self.history_mask.sum() + self.page_mask.sum())
+
+    def page_tensors(self, history: torch.Tensor, page: torch.Tensor) -> PageTensors:
+        """The loss input: encoded history [B, L, d] and page [B, M, d] beside this batch's masks and labels."""
+        return PageTensors(
+            history,
+            self.history_mask,
+            page,
+            self.page_mask,
+            self.clicked,
+            self.items,
+            self.categories,
+            self.users,
+        )
 
 
 def make_page_batch(

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from training.losses.clip import clip_loss
-from training.losses.courier import CourierLossConfig, PageTensors, courier_loss
+from training.losses.courier import CourierLossConfig, courier_loss
 from training.losses.gather import global_sum
 from training.losses.simclr import nt_xent_loss
 from training.losses.simsiam import simsiam_loss
@@ -61,10 +61,7 @@ class MethodSteps:
         history_grad = self.cfg.history_grad or not torch.is_grad_enabled()
         with self.autocast():
             hist, page, _ = encode_pages(model.encoder, batch, self.feeder, history_grad)
-        tensors = PageTensors(
-            hist.float(), batch.history_mask, page.float(), batch.page_mask, batch.clicked,
-            batch.items, batch.categories, batch.users,
-        )  # fmt: skip
+        tensors = batch.page_tensors(hist.float(), page.float())
         stats: dict[str, float] = {}
         loss = torch.zeros((), device=self.device)
         if model.uir is not None:
