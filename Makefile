@@ -22,11 +22,14 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# redis-server (tests, benchmarks) from Debian's packages when it is missing.
+# redis-server (tests, benchmarks) and prometheus (the deploy test scrapes the service with
+# deploy/prometheus.yml) from Debian's packages when missing.
+SYSTEM_PACKAGES := $(if $(shell command -v redis-server),,redis-server) $(if $(shell command -v prometheus),,prometheus)
 system-deps:
-	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
-	  || { echo "could not install redis-server (need root and Debian's packages)"; exit 1; }; }
+	@test -z "$(strip $(SYSTEM_PACKAGES))" || { echo "installing $(strip $(SYSTEM_PACKAGES))"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(SYSTEM_PACKAGES) >/dev/null) \
+	  || { echo "could not install $(strip $(SYSTEM_PACKAGES)) (need root and Debian's packages)"; exit 1; }; }
 
 test: install system-deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -72,7 +72,9 @@ def load_encoder(run_dir: str | Path, which: str = "last") -> tuple[nn.Module, E
     """
     state = load_checkpoint(run_dir, which)
     config = state["config"]
-    encoder: ImageEncoder = build_encoder(config["backbone"], int(config["dim"]))
+    encoder: ImageEncoder = build_encoder(
+        config["backbone"], int(config["dim"]), image_size=int(config["image_size"])
+    )
     encoder.load_state_dict(encoder_state(state["model"]))
     encoder.eval()
     info = EncoderInfo(

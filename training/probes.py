@@ -1,4 +1,5 @@
-"""What did an encoder learn? Linear probes of the world's factors on item embeddings.
+"""What did an encoder learn? Linear probes of the world's factors on item embeddings, and the true
+taste factors as an embeddings file (the ceiling any image encoder can reach with the CTR model).
 
 This is the only code that reads a synthetic world's `world.json` (the hidden truth): training and the
 CTR evaluation never see it. Categorical factors are probed as they are; numeric ones (nuisance
@@ -15,9 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from courier_core.embeddings_file import Embeddings
+from courier_core.embeddings_file import Embeddings, write_embeddings
 
 WORLD_FILE = "world.json"
+TASTE_GROUPS = ("named", "unnamed")  # the factors clicks depend on; nuisance factors only change pixels
 _MAX_CLASSES = 16
 
 
@@ -50,6 +52,21 @@ def load_world_factors(data_dir: str | Path) -> tuple[pd.DataFrame, dict[str, st
             row[factor] = value
         records.append(row)
     return pd.DataFrame.from_records(records).set_index("item_id"), groups
+
+
+def write_factor_embeddings(data_dir: str | Path, path: str | Path) -> bool:
+    """Write the one-hot taste factors of every item (concatenated, L2-normalised) as an embeddings file:
+    what a perfect image encoder could hand the CTR model. False (nothing written) without world.json."""
+    world = load_world_factors(data_dir)
+    if world is None:
+        return False
+    factors, groups = world
+    taste = [f for f, g in groups.items() if g in TASTE_GROUPS]
+    one_hot = pd.get_dummies(factors[taste].astype(str), columns=taste).to_numpy(np.float32)
+    one_hot /= np.linalg.norm(one_hot, axis=1, keepdims=True)
+    metadata = {"method": "factors", "factors": ",".join(taste)}
+    write_embeddings(path, factors.index.tolist(), one_hot, metadata)
+    return True
 
 
 def _labels(values: pd.Series) -> np.ndarray | None:

@@ -46,10 +46,14 @@ def test_compare_writes_a_report_a_person_can_read(compared: tuple[Path, str]) -
         "courier",
         "courier-lambda0",
         "courier-from-simclr",
+        "factors",
     ]
     for row in report["rows"]:
         assert 0.0 <= row["mean"]["auc"] <= 1.0 and row["std"]["auc"] >= 0.0
-        if row["name"] != "none":
+        if row["name"] == "factors":  # the true-factor ceiling: evaluated like the methods, never trained
+            assert row["reference"] and row["pretrain_wall_s"] is None and row["probes"] is None
+            assert set(row["gap_closed"]) >= {"auc", "cold_auc"} and row["dim"]
+        elif row["name"] != "none":
             assert row["dim"] and row["pretrain_wall_s"] is not None
             assert {p["group"] for p in row["probes"]} == {"named", "unnamed", "nuisance"}
     assert report["oracle"]["auc"] > 0.5
@@ -66,6 +70,8 @@ def test_compare_writes_a_report_a_person_can_read(compared: tuple[Path, str]) -
     for text in (
         "| courier |",
         "| oracle |",
+        "| factors (ceiling) |",
+        "what a perfect image encoder could give this CTR model",
         "gap closed",
         "auc.png",
         "What did each encoder learn?",
@@ -104,4 +110,9 @@ def test_without_world_json_the_probe_section_is_skipped(tiny_world: Path, tmp_p
     _compare(data, tmp_path / "cmp", "--methods", "random", "--ablations", "")
     markdown = (tmp_path / "cmp" / "report.md").read_text()
     assert "Skipped: this dataset has no world.json" in markdown
+    assert "The true-factor ceiling row is skipped" in markdown
+    assert [r["name"] for r in json.loads((tmp_path / "cmp" / "report.json").read_text())["rows"]] == [
+        "none",
+        "random",
+    ]
     assert "## Targets" not in markdown  # no courier row, so no target lines

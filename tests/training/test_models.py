@@ -35,6 +35,9 @@ def test_unknown_backbone_and_missing_timm_are_clear_errors() -> None:
     except ImportError:
         with pytest.raises(BackboneError, match="needs the timm package"):
             build_backbone("timm:swin_tiny_patch4_window7_224")
+    except RuntimeError:
+        with pytest.raises(BackboneError, match="timm is installed but does not import"):
+            build_backbone("timm:swin_tiny_patch4_window7_224")
 
 
 def test_pretrained_state_dict_loads_from_a_local_file(tmp_path: Path) -> None:
@@ -50,6 +53,36 @@ def test_pretrained_state_dict_loads_from_a_local_file(tmp_path: Path) -> None:
         build_backbone("resnet-tiny", pretrained=str(tmp_path / "bad.pt"))
     with pytest.raises(BackboneError, match="missing or mis-shaped"):
         build_backbone("resnet-w8-d12", pretrained=str(path))
+
+
+def test_pretrained_safetensors_loads_and_ignores_a_classifier_head(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    torch.manual_seed(2)
+    source, _ = build_backbone("resnet-tiny")
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    state["fc.weight"] = torch.zeros(10, 64)  # a classifier head, as hub checkpoints carry
+    path = tmp_path / "weights.safetensors"
+    save_file(state, str(path))
+    loaded, _ = build_backbone("resnet-tiny", pretrained=str(path))
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(loaded(x), source(x))
+
+
+def test_timm_backbone_builds_pools_and_loads_local_weights(tmp_path: Path) -> None:
+    """Runs where timm imports (it needs torchvision, which does not import beside torch 2.13 here)."""
+    try:
+        import timm  # noqa: F401
+    except (ImportError, RuntimeError):  # RuntimeError: torchvision's ops fail to register
+        pytest.skip("timm is not importable on this machine")
+    source, features = build_backbone("timm:resnet10t")
+    path = tmp_path / "timm.pt"
+    torch.save(source.state_dict(), path)
+    loaded, _ = build_backbone("timm:resnet10t", pretrained=str(path))
+    x = torch.randn(2, 3, 64, 64)
+    out = loaded.eval()(x)
+    assert out.shape == (2, features)
+    torch.testing.assert_close(out, source.eval()(x))
 
 
 def test_load_encoder_is_the_documented_export_interface(tiny_run: Path) -> None:

@@ -13,6 +13,7 @@ from courier_core.dataset import DatasetError
 from courier_core.embeddings_file import EmbeddingsFileError
 from training.ctr.evaluate import BaselineError, EvalConfig, evaluate, write_metrics
 from training.ctr.features import FeatureConfig
+from training.ctr.model import CTRModelConfig
 from training.ctr.table import format_table
 from training.ctr.trainer import CTRTrainConfig
 
@@ -40,6 +41,22 @@ def add_ctr_arguments(parser: argparse.ArgumentParser) -> None:
         "--val-fraction", type=float, default=0.1, help="end of the train period used to early-stop"
     )
     parser.add_argument("--max-history", type=int, default=20, help="clicked history items per request")
+    parser.add_argument(
+        "--skip-history",
+        type=int,
+        default=0,
+        help="shown-but-not-clicked items from earlier requests per request, as a second attended "
+        "history (default 0 = off: on the default world it lifted no gap beyond the seed spread and made "
+        "each eval ~1.8x slower; docs/experiments.md)",
+    )
+    parser.add_argument(
+        "--user-taste",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="image methods: add a per-user weight vector dotted with the projected target image to the "
+        "logit (default on: on the default world it lifted the true-factor ceiling from 39%% to 50%% of "
+        "the gap at no extra time; docs/experiments.md, 'Skipped history and the factor ceiling')",
+    )
     parser.add_argument("--max-epochs", type=int, default=20, help="CTR epochs at most (early stopping)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
 
@@ -49,14 +66,18 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         seeds=args.seeds,
         threads=args.threads,
         train_fraction=args.train_fraction,
-        features=FeatureConfig(max_history=args.max_history, val_fraction=args.val_fraction),
-        train=replace(CTRTrainConfig(), max_epochs=args.max_epochs),
+        features=FeatureConfig(
+            max_history=args.max_history, skip_history=args.skip_history, val_fraction=args.val_fraction
+        ),
+        train=replace(
+            CTRTrainConfig(), max_epochs=args.max_epochs, model=CTRModelConfig(user_taste=args.user_taste)
+        ),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seeds < 1:
-        print("error: --seeds must be at least 1", file=sys.stderr)
+    if args.seeds < 1 or args.skip_history < 0:
+        print("error: --seeds must be at least 1 and --skip-history at least 0", file=sys.stderr)
         return 2
     try:
         doc = evaluate(args.data, args.embeddings, config_from_args(args), args.baseline)

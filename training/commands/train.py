@@ -5,7 +5,7 @@ resolved config is written to RUN_DIR/config.json. Run under `torchrun --nproc-p
 train ...` for data-parallel training (gloo on CPU, nccl on CUDA); only rank 0 writes files.
 
 Defaults (sized for the `default` world, ~3,000 items at 96 px, on a 2-core CPU: one epoch is ~290
-COURIER steps, ~15 min): resnet-small (4 stages, widths 16–128, GroupNorm), 64 px input, 64-d
+COURIER steps, ~5 min on a quiet machine): resnet-small (4 stages, widths 16–128, GroupNorm), 64 px input, 64-d
 embeddings, history 20, 32 page views per step (128 images for clip/simclr/simsiam), 1 epoch, AdamW
 lr 2e-3 with warm-up + cosine, learned τ from 0.1, λ_clip 0.1, and the per-page COURIER term only
 (page weight 1.0), which DESIGN §3 and docs/experiments.md found to carry taste. More epochs help

@@ -15,7 +15,10 @@ from training.probes import WORLD_FILE
 def run_compare(config: CompareConfig) -> Path:
     """Train → embed → eval (→ probe) every row, then write report.md, report.json and auc.png."""
     started = time.perf_counter()
-    rows = plan_rows(config.methods, config.ablations)
+    world_present = (config.data / WORLD_FILE).is_file()
+    rows = plan_rows(config.methods, config.ablations, with_factors=world_present)
+    if not world_present:
+        print(f"[compare] no {WORLD_FILE}: the true-factor ceiling row is skipped (real logs)")
     config.out.mkdir(parents=True, exist_ok=True)
     runner = Runner(config)
     for row in rows:
@@ -24,6 +27,6 @@ def run_compare(config: CompareConfig) -> Path:
     outputs = {row.name: load_row_outputs(layout, row) for row in rows}
     report = build_report(config, rows, outputs)
     plot_auc(report["rows"], report["oracle"], config.eval.seeds, config.out / "auc.png")
-    write_report(config.out, report, world_present=(config.data / WORLD_FILE).is_file())
+    write_report(config.out, report, world_present=world_present)
     print(f"[compare] report written to {config.out / 'report.md'} ({time.perf_counter() - started:.1f} s)")
     return config.out / "report.md"

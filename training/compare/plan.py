@@ -10,7 +10,7 @@ from training.ctr.evaluate import EvalConfig
 METHODS = ("none", "random", "simclr", "simsiam", "clip", "courier")
 ABLATIONS = ("lambda0", "init-simclr")
 # Caps each pre-training run so the default world's comparison (3 courier runs, 3 baselines, 8 CTR
-# evaluations) fits in about 90 minutes on 2 CPU cores: projected from ~1.8-3 s per courier step there.
+# evaluations and the true-factor reference) fits in about 90 minutes on 2 CPU cores: projected from ~1.8-3 s per courier step there.
 DEFAULT_MAX_STEPS = 300
 
 
@@ -28,10 +28,21 @@ class Row:
     train_flags: tuple[str, ...] = ()
     init_from: str | None = None  # another row whose run initialises this one's encoder
     baseline_of: str | None = None  # the row this one is reported beside (its starting point)
+    reference: bool = False  # embeddings from the world's truth, not a trained encoder
 
     @property
     def has_images(self) -> bool:
         return self.method != "none"
+
+
+# The true taste factors of a synthetic world as embeddings: how much any image encoder could show with
+# this CTR model. Only with world.json (training.probes writes the file; nothing else reads the world).
+FACTOR_ROW = Row(
+    "factors",
+    "factors",
+    "true taste factors (ceiling for any image encoder with this CTR model)",
+    reference=True,
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,9 @@ class CompareConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def plan_rows(methods: tuple[str, ...], ablations: tuple[str, ...]) -> list[Row]:
-    """`none` first (every other row's baseline), then the methods, then the ablation rows."""
+def plan_rows(methods: tuple[str, ...], ablations: tuple[str, ...], with_factors: bool = False) -> list[Row]:
+    """`none` first (every other row's baseline), then the methods, the ablation rows and, for a
+    synthetic world (`with_factors`), the true-factor reference row."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise PlanError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
@@ -79,4 +91,4 @@ def plan_rows(methods: tuple[str, ...], ablations: tuple[str, ...]) -> list[Row]
                 baseline_of="simclr",
             )
         )
-    return rows
+    return [*rows, FACTOR_ROW] if with_factors else rows

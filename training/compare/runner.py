@@ -18,7 +18,7 @@ from typing import Any
 from courier_core.embeddings_file import read_embeddings
 from training.compare.plan import CompareConfig, Row
 from training.ctr.evaluate import evaluate, write_metrics
-from training.probes import load_world_factors, probe_embeddings
+from training.probes import WORLD_FILE, load_world_factors, probe_embeddings, write_factor_embeddings
 
 
 class StepError(RuntimeError):
@@ -92,6 +92,18 @@ class Runner:
         args = ["embed", "--run", str(self.layout.run_dir(row.name)), "--data", str(self.config.data)]
         _subprocess([*args, "--out", str(path)], f"{row.name}: embed")
 
+    def factor_embeddings(self, row: Row) -> None:
+        """The reference row's embeddings: the world's true taste factors (see training.probes)."""
+        path = self.layout.embeddings(row.name)
+        if _newer(path, self.config.data / WORLD_FILE):
+            _log(f"{row.name}: embeddings done, reused")
+            return
+        _log(f"{row.name}: embeddings from {WORLD_FILE}")
+        if not write_factor_embeddings(self.config.data, path):
+            raise StepError(
+                f"{row.name}: {self.config.data / WORLD_FILE} is missing; it is needed for this row"
+            )
+
     def _eval_done(self, row: Row) -> bool:
         path = self.layout.metrics(row.name)
         try:
@@ -130,11 +142,13 @@ class Runner:
         _log(f"{row.name}: probes ({time.perf_counter() - started:.1f} s)")
 
     def run_row(self, row: Row) -> None:
-        if row.has_images:
+        if row.reference:
+            self.factor_embeddings(row)
+        elif row.has_images:
             self.train(row)
             self.embed(row)
         self.eval(row)
-        if row.has_images:
+        if row.has_images and not row.reference:
             self.probe(row)
 
 
@@ -142,7 +156,7 @@ def load_row_outputs(layout: Layout, row: Row) -> dict[str, Any]:
     """Everything the report needs about one finished row."""
     metrics = json.loads(layout.metrics(row.name).read_text())
     out: dict[str, Any] = {"metrics": metrics, "summary": None, "probes": None, "has_training_png": False}
-    if row.has_images:
+    if row.has_images and not row.reference:
         out["has_training_png"] = (layout.run_dir(row.name) / "training.png").is_file()
         out["summary"] = json.loads((layout.run_dir(row.name) / "summary.json").read_text())
         probes = layout.probes(row.name)

@@ -4,6 +4,10 @@ Every catalogue-indexed table keeps row 0 as padding, so a history position hold
 (0 = empty). Id vocabularies come from the *fit* slice only (train period minus the validation slice):
 an item or user the model never trained on falls into the unknown bucket (index 1 for items, 0 for users),
 which is what keeps test-period events out of the model.
+
+Besides the clicked history, a request may carry its *skipped* history: items shown to the same user in
+strictly earlier requests and not clicked. Real rankers use it because a page view shows ~10 items for each
+click, so skips hold far more evidence of taste than clicks do.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 @dataclass(frozen=True)
 class FeatureConfig:
     max_history: int = 20
+    skip_history: int = 0  # shown-but-not-clicked items per request (0 = off)
     val_fraction: float = 0.1  # share of the train period's requests, taken from its end
     title_tokens: int = 8
     token_buckets: int = 4096
@@ -43,6 +48,7 @@ class CTRFeatures:
     imp_split: np.ndarray  # [I] FIT / VAL / TEST
     imp_cold: np.ndarray  # [I] bool: item in no train-period request
     hist_rows: np.ndarray  # [R, L] catalogue row + 1 of clicked history items (0 = empty)
+    skip_rows: np.ndarray  # [R, K] catalogue row + 1 of skipped history items (0 = empty; K may be 0)
     item_vocab: np.ndarray  # [N+1] catalogue row + 1 -> item-id index (0 pad, 1 unknown)
     row_category: np.ndarray  # [N+1] category index (0 pad)
     row_tokens: np.ndarray  # [N+1, T] hashed title token index (0 pad)
@@ -109,6 +115,9 @@ def build_features(items: pd.DataFrame, requests: pd.DataFrame, config: FeatureC
         if recent:
             hist_rows[r, : len(recent)] = row_of.get_indexer(pd.Index(recent)) + 1
 
+    req_ts = requests["ts"].to_numpy(np.int64)
+    skip_rows = skipped_history(imp_request, imp_row, imp_label, req_user_code, req_ts, config.skip_history)
+
     cat_codes, cat_names = pd.factorize(items["category"].astype(str))
     row_category = np.concatenate([[0], cat_codes + 1]).astype(np.int64)
     row_tokens = np.zeros((len(catalogue_ids) + 1, config.title_tokens), dtype=np.int64)
@@ -127,6 +136,7 @@ def build_features(items: pd.DataFrame, requests: pd.DataFrame, config: FeatureC
         imp_split=imp_split,
         imp_cold=imp_cold,
         hist_rows=hist_rows,
+        skip_rows=skip_rows,
         item_vocab=item_vocab,
         row_category=row_category,
         row_tokens=row_tokens,
@@ -135,6 +145,33 @@ def build_features(items: pd.DataFrame, requests: pd.DataFrame, config: FeatureC
         n_categories=len(cat_names) + 1,
         n_tokens=config.token_buckets + 1,
     )
+
+
+def skipped_history(
+    imp_request: np.ndarray,
+    imp_row: np.ndarray,
+    imp_label: np.ndarray,
+    req_user: np.ndarray,
+    req_ts: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """[R, k] rows + 1 of the items each request's user was shown and did not click in requests with a
+    strictly smaller ts, most recent last (0 = empty). Impressions must be in request (time) order."""
+    n_req = len(req_ts)
+    skips = np.flatnonzero(imp_label == 0)
+    if k <= 0 or not len(skips):
+        return np.zeros((n_req, max(k, 0)), dtype=np.int64)
+    ts_rank = np.unique(req_ts, return_inverse=True)[1].astype(np.int64)
+    # (user, ts) packed into one sortable integer: skips sorted by it are grouped by user, then time.
+    key = req_user.astype(np.int64) * (int(ts_rank.max()) + 2) + ts_rank
+    skips = skips[np.argsort(key[imp_request[skips]], kind="stable")]
+    skip_keys = key[imp_request[skips]]
+    end = np.searchsorted(skip_keys, key, side="left")
+    begin = np.maximum(np.searchsorted(skip_keys, key - ts_rank, side="left"), end - k)
+    # Laid out like the clicked history: oldest first, zero padding after the most recent.
+    position = begin[:, None] + np.arange(k)[None, :]
+    rows = imp_row[skips][np.minimum(position, len(skips) - 1)]
+    return np.where(position < end[:, None], rows, 0).astype(np.int64)
 
 
 def aligned_embeddings(catalogue_ids: list[str], item_ids: list[str], matrix: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ class _Tensors:
         self.user = torch.from_numpy(f.imp_user)
         self.label = torch.from_numpy(f.imp_label)
         self.hist_rows = torch.from_numpy(f.hist_rows)
+        self.skip_rows = torch.from_numpy(f.skip_rows) if f.skip_rows.shape[1] else None
         self.item_vocab = torch.from_numpy(f.item_vocab)
         self.row_category = torch.from_numpy(f.row_category)
         self.row_tokens = torch.from_numpy(f.row_tokens)
@@ -57,9 +58,19 @@ class _Tensors:
         item = self.item_vocab[row]
         if hide_ids is not None:
             item = torch.where(hide_ids, torch.full_like(item, ITEM_UNKNOWN), item)
-        hist_row = self.hist_rows[self.request[idx]]
+        request = self.request[idx]
+        hist_row = self.hist_rows[request]
+        skip_row = self.skip_rows[request] if self.skip_rows is not None else None
         return model(
-            self.user[idx], item, row, self.item_vocab[hist_row], hist_row, self.row_category, self.row_tokens
+            self.user[idx],
+            item,
+            row,
+            self.item_vocab[hist_row],
+            hist_row,
+            self.row_category,
+            self.row_tokens,
+            self.item_vocab[skip_row] if skip_row is not None else None,
+            skip_row,
         )
 
     @torch.no_grad()
@@ -81,7 +92,8 @@ def fit_and_score(
     tensors = _Tensors(features)
     vocab = Vocab(features.n_users, features.n_items, features.n_categories, features.n_tokens)
     table = torch.from_numpy(image_table) if image_table is not None else None
-    model = CTRModel(vocab, config.model, table)
+    model_config = replace(config.model, skip_history=tensors.skip_rows is not None)
+    model = CTRModel(vocab, model_config, table)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     fit_idx = torch.from_numpy(features.impressions(FIT))

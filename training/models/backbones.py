@@ -18,10 +18,15 @@ class BackboneError(ValueError):
     """An unknown backbone name or an unusable weights file."""
 
 
-def build_backbone(name: str, pretrained: str | None = None) -> tuple[nn.Module, int]:
-    """Return (module mapping NCHW images to pooled features [N, F], F)."""
+def build_backbone(
+    name: str, pretrained: str | None = None, image_size: int | None = None
+) -> tuple[nn.Module, int]:
+    """Return (module mapping NCHW images to pooled features [N, F], F).
+
+    `image_size` matters only for timm models with a fixed input size (ViT, Swin): they are built for it.
+    """
     if name.startswith("timm:"):
-        module, features = _timm_backbone(name.removeprefix("timm:"))
+        module, features = _timm_backbone(name.removeprefix("timm:"), image_size)
     else:
         spec = parse_resnet_name(name)
         if spec is None:
@@ -45,15 +50,24 @@ def set_grad_checkpointing(backbone: nn.Module, enabled: bool) -> None:
         raise BackboneError(f"{type(backbone).__name__} does not support gradient checkpointing")
 
 
-def _timm_backbone(model_name: str) -> tuple[nn.Module, int]:
+def _timm_backbone(model_name: str, image_size: int | None) -> tuple[nn.Module, int]:
     try:
         import timm
     except ImportError:
         raise BackboneError(
             f"backbone timm:{model_name} needs the timm package, which is not installed"
         ) from None
+    except RuntimeError as exc:  # timm imports torchvision, whose ops fail against a mismatched torch
+        raise BackboneError(
+            f"backbone timm:{model_name}: timm is installed but does not import ({exc}); "
+            "install the torchvision build that matches this torch"
+        ) from None
     try:
-        model = timm.create_model(model_name, pretrained=False, num_classes=0)
+        sized = {} if image_size is None else {"img_size": image_size}
+        try:  # transformers take the input size; CNNs reject the keyword and take any size
+            model = timm.create_model(model_name, pretrained=False, num_classes=0, **sized)
+        except TypeError:
+            model = timm.create_model(model_name, pretrained=False, num_classes=0)
     except RuntimeError as exc:
         raise BackboneError(f"timm cannot build {model_name!r}: {exc}") from None
     return model, int(model.num_features)

@@ -23,6 +23,8 @@ class ImageEncoder(nn.Module):
         return F.normalize(self.head(self.backbone(images)), dim=-1)
 
 
-def build_encoder(backbone: str, dim: int, pretrained: str | None = None) -> ImageEncoder:
-    module, features = build_backbone(backbone, pretrained)
+def build_encoder(
+    backbone: str, dim: int, pretrained: str | None = None, image_size: int | None = None
+) -> ImageEncoder:
+    module, features = build_backbone(backbone, pretrained, image_size)
     return ImageEncoder(module, features, dim)

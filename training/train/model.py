@@ -22,7 +22,7 @@ MAX_SCALE = 100.0  # CLIP's clamp: τ never below 0.01
 class TrainModel(nn.Module):
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
-        self.encoder = build_encoder(cfg.backbone, cfg.dim, cfg.pretrained)
+        self.encoder = build_encoder(cfg.backbone, cfg.dim, cfg.pretrained, cfg.image_size)
         set_grad_checkpointing(self.encoder.backbone, cfg.grad_checkpointing)
         init_scale = torch.tensor(math.log(1.0 / cfg.temperature))
         self.uir: IntentionReconstruction | None = None
