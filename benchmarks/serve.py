@@ -1,4 +1,4 @@
-"""Service benchmark: a real `python -m service` (with a real redis-server) under an asyncio+httpx load.
+"""Service benchmark: a real `python -m service` (with a real redis-server) under a lean HTTP/1.1 load.
 
 Reports items/s and p50/p95/p99 request latency for cache-miss /embed (real JPEGs), cache-hit /embed and
 lookups of 64 ids; in the same run raw onnxruntime throughput at the batch size the batcher formed and
@@ -7,7 +7,9 @@ decode-only throughput, the pipeline limit 1/(1/decode + 1/model), and whether t
     .venv/bin/python benchmarks/serve.py --model models --name courier-demo --images 2048
     .venv/bin/python benchmarks/serve.py --images 64 --lookups 50   # quick check with the test fixture model
 
-Loopback only; every phase is bounded in count and time.
+The load generator (benchmarks/loadgen.py) sends pre-built request bytes over keep-alive connections, so
+that it takes little of the CPU it shares with the service. Loopback only; every phase is bounded in count
+and time.
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnxruntime as ort
-import orjson
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.loadgen import build_request, run_phase  # noqa: E402
 from courier_core.images import decode_image  # noqa: E402
 from courier_core.model_repo import load_model_dir  # noqa: E402
 from tests.fixtures.redis import RedisServer, free_port  # noqa: E402
@@ -75,53 +77,6 @@ def make_jpegs(count: int, width: int) -> list[bytes]:
         Image.fromarray(pixels).save(buf, "JPEG", quality=88)
         out.append(buf.getvalue())
     return out
-
-
-def percentiles(latencies: list[float]) -> dict[str, float]:
-    if not latencies:
-        return {"p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan")}
-    arr = np.array(latencies) * 1000
-    return {f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)}
-
-
-async def run_phase(
-    url: str, bodies: list[tuple[str, dict, int]], concurrency: int, timeout_s: float
-) -> dict:
-    """Send (path, body, items) requests with `concurrency` workers; items/s and latency percentiles.
-
-    Bodies are serialised before the clock starts: the load generator shares the CPU with the service,
-    so JSON encoding in the timed loop would be charged to the service."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    items_done = 0
-    queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
-    for path, body, items in bodies:
-        queue.put_nowait((path, orjson.dumps(body), items))
-    headers = {"content-type": "application/json"}
-    deadline = time.monotonic() + timeout_s
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal items_done
-        while not queue.empty() and time.monotonic() < deadline:
-            path, body, items = queue.get_nowait()
-            started = time.perf_counter()
-            response = await client.post(path, content=body, headers=headers)
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            if response.status_code == 200:
-                items_done += items
-
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        wall = time.perf_counter() - started
-    return {
-        "items": items_done,
-        "seconds": wall,
-        "items_per_s": items_done / wall,
-        "status": statuses,
-    } | percentiles(latencies)
 
 
 def model_rate(onnx_path: Path, size: int, batch: int, seconds: float) -> float:
@@ -206,11 +161,14 @@ def main() -> int:
     redis.start()
     process, url = start_service(model, name, redis.url, workdir / "service.log")
     assert url.startswith("http://127.0.0.1:"), "the load generator only talks to loopback"
+    authority = url.removeprefix("http://")
+    host, port = "127.0.0.1", int(authority.rsplit(":", 1)[1])
     try:
         per = args.items_per_request
         ids = [f"bench-{i}" for i in range(len(jpegs))]
         embed_bodies = [
-            (
+            build_request(
+                authority,
                 "/embed",
                 {
                     "items": [
@@ -224,23 +182,25 @@ def main() -> int:
             for i in range(0, len(jpegs), per)
         ]
         before = scrape(url)
-        miss = asyncio.run(run_phase(url, embed_bodies, args.concurrency, args.phase_timeout_s))
+        miss = asyncio.run(run_phase(host, port, embed_bodies, args.concurrency, args.phase_timeout_s))
         after = scrape(url)
         batches = after["courier_batch_size_count"] - before["courier_batch_size_count"]
         batch = (after["courier_batch_size_sum"] - before["courier_batch_size_sum"]) / max(batches, 1)
-        hit = asyncio.run(run_phase(url, embed_bodies, args.concurrency, args.phase_timeout_s))
+        hit = asyncio.run(run_phase(host, port, embed_bodies, args.concurrency, args.phase_timeout_s))
         rng = np.random.default_rng(1)
+        per_lookup = min(LOOKUP_IDS, len(ids))
         lookup_bodies = [
-            (
+            build_request(
+                authority,
                 "/embeddings:lookup",
-                {"item_ids": list(rng.choice(ids, min(LOOKUP_IDS, len(ids)), replace=False))},
-                0,
+                {"item_ids": [str(i) for i in rng.choice(ids, per_lookup, replace=False)]},
+                per_lookup,
             )
             for _ in range(args.lookups)
         ]
-        lookup = asyncio.run(run_phase(url, lookup_bodies, args.lookup_concurrency, args.phase_timeout_s))
-        lookup["items"] = lookup["status"].get(200, 0) * min(LOOKUP_IDS, len(ids))
-        lookup["items_per_s"] = lookup["items"] / lookup["seconds"]
+        lookup = asyncio.run(
+            run_phase(host, port, lookup_bodies, args.lookup_concurrency, args.phase_timeout_s)
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -275,6 +235,7 @@ def main() -> int:
         print(
             f"{label:18s} {phase['items_per_s']:10.0f} items/s  p50 {phase['p50_ms']:7.2f} ms  "
             f"p95 {phase['p95_ms']:7.2f} ms  p99 {phase['p99_ms']:7.2f} ms  status {phase['status']}"
+            f"  item errors {phase['item_errors']}"
         )
     print(f"batch size formed  {batch:.1f} (model measured at {formed})")
     print(f"raw onnxruntime    {model_ips:10.0f} items/s at batch {formed}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,16 +37,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        decode_pool = ThreadPoolExecutor(
-            settings.decode_threads or min(8, os.cpu_count() or 1), thread_name_prefix="courier-decode"
-        )
+        decode_pool = ThreadPoolExecutor(settings.decode_pool_threads, thread_name_prefix="courier-decode")
         engine = await asyncio.to_thread(
             OnnxEngine.load,
             settings.model_repository,
             name=settings.model_name,
             version=settings.model_version,
             providers=settings.providers,
-            intra_op_threads=settings.intra_op_threads,
+            intra_op_threads=settings.onnx_intra_op_threads,
             inter_op_threads=settings.inter_op_threads,
         )
         manifest = engine.manifest

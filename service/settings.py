@@ -6,6 +6,7 @@ Validated at start-up so that a bad value stops the process with a message namin
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -66,7 +67,9 @@ class Settings(BaseSettings):
 
     providers: Literal["auto", "cpu", "cuda"] = "auto"
     decode_threads: int = Field(0, ge=0, description="0: min(8, CPU count)")
-    intra_op_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0: its default")
+    intra_op_threads: int = Field(
+        0, ge=0, description="onnxruntime intra-op threads; 0: the cores the decode threads leave, at least 1"
+    )
     inter_op_threads: int = Field(1, ge=0)
     unready_after_failed_batches: int = Field(3, gt=0)
     drain_timeout_s: float = Field(30.0, gt=0)
@@ -113,3 +116,15 @@ class Settings(BaseSettings):
     @property
     def buckets(self) -> list[int]:
         return [int(b) for b in self.batch_buckets]
+
+    @property
+    def decode_pool_threads(self) -> int:
+        return self.decode_threads or min(8, os.cpu_count() or 1)
+
+    @property
+    def onnx_intra_op_threads(self) -> int:
+        """Decode threads and onnxruntime share the CPU: by default onnxruntime gets the cores the decode
+        pool leaves (1 on 2 cores, where 2 intra-op threads cost ~30% more CPU per item for no speed-up)."""
+        if self.intra_op_threads:
+            return self.intra_op_threads
+        return max(1, (os.cpu_count() or 1) - self.decode_pool_threads)

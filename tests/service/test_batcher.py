@@ -23,13 +23,19 @@ def images(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, (count, 32, 32, 3), dtype=np.uint8)
 
 
-def test_bucket_padding_does_not_change_vectors(engine) -> None:
+def test_bucket_padding_does_not_change_vectors(engine, onnx_model_repo) -> None:
+    padding = OnnxEngine.load(
+        onnx_model_repo.root, name=onnx_model_repo.name, providers="cpu", pad_batches=True
+    )
+    padding.warmup([1, 2, 4, 8])
     batch = images(5)
-    padded = engine.embed(batch)  # padded to the 8 bucket
+    padded = padding.embed(batch)  # padded to the 8 bucket (what CUDA does)
+    exact = engine.embed(batch)  # CPU: the exact shape, no padding
     one_by_one = np.concatenate([engine.embed(batch[i : i + 1]) for i in range(5)])
     big = engine.embed(images(19))  # split over the largest bucket
-    assert padded.shape == (5, 16) and big.shape == (19, 16)
+    assert padded.shape == (5, 16) and exact.shape == (5, 16) and big.shape == (19, 16)
     np.testing.assert_allclose(padded, one_by_one, atol=1e-6)
+    np.testing.assert_allclose(exact, one_by_one, atol=1e-6)
     assert engine.provider == "CPUExecutionProvider" and engine.dim == 16 and engine.input_size == 32
 
 
