@@ -9,8 +9,9 @@ from training.ctr.evaluate import EvalConfig
 
 METHODS = ("none", "random", "simclr", "simsiam", "clip", "courier")
 ABLATIONS = ("lambda0", "init-simclr")
-# Caps each pre-training run so the default world's comparison (3 courier runs, 3 baselines, 8 CTR
-# evaluations and the true-factor reference) fits in about 90 minutes on 2 CPU cores: projected from ~1.8-3 s per courier step there.
+# Caps each pre-training run so the default world's comparison (3 courier runs, 4 baselines, 9 CTR
+# evaluations with the true-factor reference) fits the 90-minute budget on 2 CPU cores: measured 45.1 min
+# (README, "Does it work?").
 DEFAULT_MAX_STEPS = 300
 
 
@@ -33,6 +34,11 @@ class Row:
     @property
     def has_images(self) -> bool:
         return self.method != "none"
+
+    @property
+    def trains_encoder(self) -> bool:
+        """An image row with its own pre-training run (training.png, summary.json, probes)."""
+        return self.has_images and not self.reference
 
 
 # The true taste factors of a synthetic world as embeddings: how much any image encoder could show with

@@ -148,7 +148,7 @@ class Runner:
             self.train(row)
             self.embed(row)
         self.eval(row)
-        if row.has_images and not row.reference:
+        if row.trains_encoder:
             self.probe(row)
 
 
@@ -156,7 +156,7 @@ def load_row_outputs(layout: Layout, row: Row) -> dict[str, Any]:
     """Everything the report needs about one finished row."""
     metrics = json.loads(layout.metrics(row.name).read_text())
     out: dict[str, Any] = {"metrics": metrics, "summary": None, "probes": None, "has_training_png": False}
-    if row.has_images and not row.reference:
+    if row.trains_encoder:
         out["has_training_png"] = (layout.run_dir(row.name) / "training.png").is_file()
         out["summary"] = json.loads((layout.run_dir(row.name) / "summary.json").read_text())
         probes = layout.probes(row.name)
