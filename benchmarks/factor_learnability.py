@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from courier_core.dataset import load_dataset  # noqa: E402
 from courier_core.images import read_image_file  # noqa: E402
+from courier_core.normalization import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from training.models.backbones import build_backbone  # noqa: E402
 from training.probes import load_world_factors  # noqa: E402
 
@@ -52,7 +53,8 @@ def main() -> int:
     items = load_dataset(args.data).items
     table = factors.loc[items["item_id"]]
     images = np.stack([read_image_file(args.data / path, args.size) for path in items["image"]])
-    x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0 - 0.45) / 0.25
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0 - mean) / std  # as in training
     labels = {f: torch.from_numpy(pd.Categorical(table[f]).codes.astype(np.int64)) for f in FACTORS}
 
     torch.manual_seed(args.seed)
