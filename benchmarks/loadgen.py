@@ -109,4 +109,24 @@ async def run_phase(
         "seconds": wall,
         "items_per_s": tally.items_done / wall,
         "status": tally.statuses,
+        "latencies_s": tally.latencies,
     } | percentiles(tally.latencies)
+
+
+def merge_phases(phases: list[dict]) -> dict:
+    """One phase's figures from several rounds: items/s over the summed time, percentiles over all."""
+    statuses: dict[int, int] = {}
+    for phase in phases:
+        for status, count in phase["status"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    items = sum(phase["items"] for phase in phases)
+    seconds = sum(phase["seconds"] for phase in phases)
+    latencies = [latency for phase in phases for latency in phase["latencies_s"]]
+    return {
+        "items": items,
+        "item_errors": sum(phase["item_errors"] for phase in phases),
+        "seconds": seconds,
+        "items_per_s": items / seconds,
+        "status": statuses,
+        "latencies_s": latencies,
+    } | percentiles(latencies)

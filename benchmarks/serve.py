@@ -4,6 +4,12 @@ Reports items/s and p50/p95/p99 request latency for cache-miss /embed (real JPEG
 lookups of 64 ids; in the same run raw onnxruntime throughput at the batch size the batcher formed and
 decode-only throughput, the pipeline limit 1/(1/decode + 1/model), and whether the DESIGN §7 targets hold.
 
+The cache-miss phase runs in rounds, each on new images, after an untimed warm-up; the decode and model
+rates are measured right before and right after each round and averaged: on this shared virtual machine
+the cores' speed drifts by ±20% within seconds (the raw model rate has read 2,300 to 4,700 items/s in one
+session), so a limit measured a minute away from the traffic it judges mostly measures that drift. The
+ratio is the time the limit would need for the items served over the time the service took.
+
     .venv/bin/python benchmarks/serve.py --model models --name courier-demo --images 2048
     .venv/bin/python benchmarks/serve.py --images 64 --lookups 50   # quick check with the test fixture model
 
@@ -36,7 +42,7 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.loadgen import build_request, run_phase  # noqa: E402
+from benchmarks.loadgen import Request, build_request, merge_phases, run_phase  # noqa: E402
 from courier_core.images import decode_image  # noqa: E402
 from courier_core.model_repo import load_model_dir  # noqa: E402
 from tests.fixtures.redis import RedisServer, free_port  # noqa: E402
@@ -50,7 +56,11 @@ def parse_args() -> argparse.Namespace:
         "--model", type=Path, help="model repository (or version dir); default: build the tiny test model"
     )
     p.add_argument("--name", help="model name inside the repository")
-    p.add_argument("--images", type=int, default=1024, help="distinct JPEGs for the cache-miss phase")
+    p.add_argument("--images", type=int, default=3072, help="distinct JPEGs for the cache-miss phase")
+    p.add_argument("--rounds", type=int, default=3, help="cache-miss rounds, each with its own limit")
+    p.add_argument(
+        "--warmup-images", type=int, default=256, help="untimed cache-miss images sent first (steady state)"
+    )
     p.add_argument("--image-px", type=int, default=320, help="JPEG width (height is 3/4 of it)")
     p.add_argument("--items-per-request", type=int, default=16)
     p.add_argument("--concurrency", type=int, default=8, help="concurrent /embed requests")
@@ -58,7 +68,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lookup-concurrency", type=int, default=8)
     p.add_argument("--phase-timeout-s", type=float, default=120.0, help="upper bound on each phase")
     p.add_argument(
-        "--model-seconds", type=float, default=3.0, help="time spent on raw model and decode rates"
+        "--model-seconds", type=float, default=1.5, help="time on each raw model and decode rate, per round"
+    )
+    p.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting for the service, e.g. COURIER_DECODE_THREADS=3 (repeatable)",
     )
     p.add_argument("--json", type=Path, help="also write the figures here")
     return p.parse_args()
@@ -79,8 +96,7 @@ def make_jpegs(count: int, width: int) -> list[bytes]:
     return out
 
 
-def model_rate(onnx_path: Path, size: int, batch: int, seconds: float) -> float:
-    session = ort.InferenceSession(str(onnx_path), providers=ort.get_available_providers())
+def model_rate(session: ort.InferenceSession, size: int, batch: int, seconds: float) -> float:
     images = np.random.default_rng(0).integers(0, 255, (batch, size, size, 3), dtype=np.uint8)
     session.run(None, {"images": images})
     done, started = 0, time.perf_counter()
@@ -110,7 +126,7 @@ def scrape(url: str) -> dict[str, float]:
 
 
 def start_service(
-    model: Path, name: str | None, redis_url: str, log_path: Path
+    model: Path, name: str | None, redis_url: str, log_path: Path, extra_env: list[str]
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
@@ -118,6 +134,11 @@ def start_service(
     env |= {"REDIS_URL": redis_url, "COURIER_LOG_LEVEL": "warning"}
     if name:
         env["COURIER_MODEL_NAME"] = name
+    for pair in extra_env:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--service-env takes NAME=VALUE, got {pair!r}")
+        env[key] = value
     process = subprocess.Popen(
         [sys.executable, "-m", "service"],
         cwd=REPO_ROOT,
@@ -152,40 +173,81 @@ def main() -> int:
     checked = load_model_dir(model, name)
     size = checked.manifest.input_size
     print(f"model {checked.manifest.name}/{checked.manifest.version} dim {checked.manifest.dim} input {size}")
-    jpegs = make_jpegs(args.images, args.image_px)
+    jpegs = make_jpegs(args.images + args.warmup_images, args.image_px)
     print(
-        f"{len(jpegs)} JPEGs of {args.image_px}x{args.image_px * 3 // 4}, mean {np.mean([len(j) for j in jpegs]) / 1024:.0f} KiB"
+        f"{args.images} JPEGs (+{args.warmup_images} for warm-up) of {args.image_px}x{args.image_px * 3 // 4}, mean {np.mean([len(j) for j in jpegs]) / 1024:.0f} KiB"
     )
 
     redis = RedisServer(free_port())
     redis.start()
-    process, url = start_service(model, name, redis.url, workdir / "service.log")
+    process, url = start_service(model, name, redis.url, workdir / "service.log", args.service_env)
     assert url.startswith("http://127.0.0.1:"), "the load generator only talks to loopback"
     authority = url.removeprefix("http://")
     host, port = "127.0.0.1", int(authority.rsplit(":", 1)[1])
-    try:
-        per = args.items_per_request
-        ids = [f"bench-{i}" for i in range(len(jpegs))]
-        embed_bodies = [
-            build_request(
-                authority,
-                "/embed",
-                {
-                    "items": [
-                        {"item_id": ids[j], "image_b64": base64.b64encode(jpegs[j]).decode()}
-                        for j in range(i, min(i + per, len(jpegs)))
-                    ],
-                    "encoding": "base64",
-                },
-                min(per, len(jpegs) - i),
-            )
-            for i in range(0, len(jpegs), per)
-        ]
+    session = ort.InferenceSession(str(checked.onnx_path), providers=ort.get_available_providers())
+    threads = min(8, os.cpu_count() or 1)
+    per = args.items_per_request
+    ids = [f"bench-{i}" for i in range(len(jpegs))]
+
+    def embed_body(start: int, stop: int) -> Request:
+        return build_request(
+            authority,
+            "/embed",
+            {
+                "items": [
+                    {"item_id": ids[j], "image_b64": base64.b64encode(jpegs[j]).decode()}
+                    for j in range(start, stop)
+                ],
+                "encoding": "base64",
+            },
+            stop - start,
+        )
+
+    warmup_bodies = [embed_body(i, min(i + per, len(jpegs))) for i in range(args.images, len(jpegs), per)]
+    embed_bodies = [embed_body(i, min(i + per, args.images)) for i in range(0, args.images, per)]
+    rounds = np.array_split(np.arange(len(embed_bodies)), max(1, min(args.rounds, len(embed_bodies))))
+
+    def miss_phase(bodies: list[Request]) -> tuple[dict, float]:
+        """Run cache-miss traffic; its figures and the mean batch size the batcher formed."""
         before = scrape(url)
-        miss = asyncio.run(run_phase(host, port, embed_bodies, args.concurrency, args.phase_timeout_s))
+        phase = asyncio.run(run_phase(host, port, bodies, args.concurrency, args.phase_timeout_s))
         after = scrape(url)
         batches = after["courier_batch_size_count"] - before["courier_batch_size_count"]
-        batch = (after["courier_batch_size_sum"] - before["courier_batch_size_sum"]) / max(batches, 1)
+        return phase, (after["courier_batch_size_sum"] - before["courier_batch_size_sum"]) / max(batches, 1)
+
+    def limit_point(batch: float, sample: list[bytes]) -> dict[str, float]:
+        model_ips = model_rate(session, size, max(1, round(batch)), args.model_seconds)
+        decode_ips = decode_rate(sample, size, threads, args.model_seconds)
+        return {"model": model_ips, "decode": decode_ips, "limit": 1 / (1 / decode_ips + 1 / model_ips)}
+
+    miss_rounds = []
+    try:
+        # The first requests pay for lazy imports, pools and connections: untimed, but it gives the
+        # batch size for the limit measured just before the first round.
+        _, batch = miss_phase(warmup_bodies) if warmup_bodies else ({}, float(per))
+        point = limit_point(batch, jpegs[args.images :] or jpegs)
+        for k, bodies in enumerate(rounds, 1):
+            phase, batch = miss_phase([embed_bodies[i] for i in bodies])
+            after = limit_point(batch, jpegs[bodies[0] * per : (bodies[-1] + 1) * per])
+            # The limit on either side of the round, averaged: host speed drifts during a run.
+            limit = (point["limit"] + after["limit"]) / 2
+            miss_rounds.append(
+                {
+                    "phase": phase,
+                    "batch_size_formed": batch,
+                    "limit_before": point,
+                    "limit_after": after,
+                    "pipeline_limit_items_per_s": limit,
+                    "ratio_to_limit": phase["items_per_s"] / limit,
+                }
+            )
+            print(
+                f"miss round {k}: {phase['items_per_s']:6.0f} items/s, batch {batch:4.1f}; limit before "
+                f"{point['limit']:5.0f}/s (model {point['model']:4.0f}, decode {point['decode']:4.0f}), after "
+                f"{after['limit']:5.0f}/s (model {after['model']:4.0f}, decode {after['decode']:4.0f}): "
+                f"{phase['items_per_s'] / limit:.2f}x"
+            )
+            point = after
         hit = asyncio.run(run_phase(host, port, embed_bodies, args.concurrency, args.phase_timeout_s))
         rng = np.random.default_rng(1)
         per_lookup = min(LOOKUP_IDS, len(ids))
@@ -206,24 +268,24 @@ def main() -> int:
         process.wait(timeout=60)
         redis.kill()
 
-    formed = max(1, round(batch))
-    model_ips = model_rate(checked.onnx_path, size, formed, args.model_seconds)
-    threads = min(8, os.cpu_count() or 1)
-    decode_ips = decode_rate(jpegs, size, threads, args.model_seconds)
-    limit = 1 / (1 / decode_ips + 1 / model_ips)
+    miss = merge_phases([r["phase"] for r in miss_rounds])
+    # The time the limit would need for what was served, over the time it took: a per-round weighted ratio.
+    limit_seconds = sum(r["phase"]["items"] / r["pipeline_limit_items_per_s"] for r in miss_rounds)
+    ratio = limit_seconds / miss["seconds"]
+    batch = float(np.mean([r["batch_size_formed"] for r in miss_rounds]))
+    limit = miss["items"] / limit_seconds
     figures = {
         "cache_miss": miss,
         "cache_hit": hit,
         "lookup_64": lookup,
+        "miss_rounds": [{k: v for k, v in r.items() if k != "phase"} for r in miss_rounds],
         "batch_size_formed": batch,
-        "model_items_per_s": model_ips,
-        "decode_items_per_s": decode_ips,
         "decode_threads": threads,
         "pipeline_limit_items_per_s": limit,
-        "miss_ratio_to_limit": miss["items_per_s"] / limit,
+        "miss_ratio_to_limit": ratio,
     }
     targets = {
-        "cache-miss >= 0.8x pipeline limit": figures["miss_ratio_to_limit"] >= 0.8,
+        "cache-miss >= 0.8x pipeline limit": ratio >= 0.8,
         "lookups >= 20000 items/s": lookup["items_per_s"] >= 20_000,
         "lookup p99 < 10 ms": lookup["p99_ms"] < 10,
     }
@@ -237,15 +299,16 @@ def main() -> int:
             f"p95 {phase['p95_ms']:7.2f} ms  p99 {phase['p99_ms']:7.2f} ms  status {phase['status']}"
             f"  item errors {phase['item_errors']}"
         )
-    print(f"batch size formed  {batch:.1f} (model measured at {formed})")
-    print(f"raw onnxruntime    {model_ips:10.0f} items/s at batch {formed}")
-    print(f"decode only        {decode_ips:10.0f} items/s ({threads} threads)")
+    print(f"batch size formed  {batch:.1f} on average over {len(miss_rounds)} rounds")
     print(
-        f"pipeline limit     {limit:10.0f} items/s; cache-miss is {figures['miss_ratio_to_limit']:.2f}x of it"
+        f"pipeline limit     {limit:10.0f} items/s (decode {threads} threads + model, per round); "
+        f"cache-miss is {ratio:.2f}x of it"
     )
     for label, met in targets.items():
         print(f"target {label}: {'MET' if met else 'NOT MET'}")
     if args.json:
+        for phase in (miss, hit, lookup):
+            phase.pop("latencies_s")
         args.json.write_text(json.dumps(figures | {"targets": targets}, indent=2, default=float))
     return 0
 

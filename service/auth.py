@@ -7,7 +7,8 @@ import hmac
 from fastapi import HTTPException, Request
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
+    """async, so that FastAPI runs it on the event loop instead of a thread-pool hop per request."""
     keys = request.app.state.courier.settings.api_keys
     if not keys:
         return

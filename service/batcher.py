@@ -1,5 +1,8 @@
-"""Micro-batcher: one event-driven worker forms batches (size or delay bound) and runs the engine off-loop.
+"""Micro-batcher: one worker thread forms batches (size or delay bound) and runs the engine.
 
+Images are queued from any thread, so the decode threads hand their images straight to the batcher and
+the worker starts the next batch as soon as the last one returns: neither waits for the event loop, which
+on a small CPU host is busy parsing requests. Only the results go back to the loop, once per batch.
 Items whose deadline passed while queued are dropped before inference, so a backlog sheds stale work
 instead of spending the model on answers nobody waits for. A failing batch fails only its own items.
 """
@@ -9,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,11 +38,11 @@ class _Pending:
     image: np.ndarray
     deadline: float
     future: asyncio.Future[np.ndarray]
-    enqueued_at: float = field(default_factory=time.monotonic)
+    enqueued_at: float
 
 
 class Batcher:
-    """`submit(image, deadline)` returns a future resolved with the item's vector (or an exception)."""
+    """`submit(image, future, deadline)` from any thread; the future is resolved on the event loop."""
 
     def __init__(
         self,
@@ -54,15 +57,16 @@ class Batcher:
         self._max_delay_s = max_delay_s
         self._unready_after_failures = unready_after_failures
         self._pending: deque[_Pending] = deque()
-        self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courier-infer")
-        self._worker: asyncio.Task[None] | None = None
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: threading.Thread | None = None
         self.consecutive_failures = 0
         self.batches = 0
 
     @property
     def alive(self) -> bool:
-        return self._worker is not None and not self._worker.done()
+        return self._worker is not None and self._worker.is_alive()
 
     @property
     def healthy(self) -> bool:
@@ -74,86 +78,107 @@ class Batcher:
         return len(self._pending)
 
     def start(self) -> None:
-        self._worker = asyncio.get_running_loop().create_task(self._run(), name="courier-batcher")
-        self._worker.add_done_callback(self._on_worker_exit)
+        """Start the worker; futures are resolved on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._worker = threading.Thread(target=self._run, name="courier-batcher", daemon=True)
+        self._worker.start()
 
     async def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
         if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        self._fail_pending(RuntimeError("service is shutting down"))
-        self._executor.shutdown(wait=True)
+            await asyncio.to_thread(self._worker.join)
+        self._fail(self._take_all(), RuntimeError("service is shutting down"))
 
-    def submit(self, image: np.ndarray, deadline: float) -> asyncio.Future[np.ndarray]:
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        if not self.alive:
-            future.set_exception(InferenceFailed("the batch worker is not running"))
-            return future
-        self._pending.append(_Pending(image, deadline, future))
-        self._wakeup.set()
-        return future
+    def submit(self, image: np.ndarray, future: asyncio.Future[np.ndarray], deadline: float) -> None:
+        """Queue one image (thread-safe). The worker is woken only when it waits for a first item or a
+        batch is full, not for every item."""
+        if not self.alive or self._stopping:
+            self._call_on_loop(_set_exceptions, [future], InferenceFailed("the batch worker is not running"))
+            return
+        with self._changed:
+            self._pending.append(_Pending(image, deadline, future, time.monotonic()))
+            if len(self._pending) == 1 or len(self._pending) >= self._max_batch_size:
+                self._changed.notify()
 
-    async def _next_batch(self) -> list[_Pending]:
-        while not self._pending:
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        close_at = self._pending[0].enqueued_at + self._max_delay_s
-        while len(self._pending) < self._max_batch_size:
-            remaining = close_at - time.monotonic()
-            if remaining <= 0:
-                break
-            self._wakeup.clear()
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
-            except TimeoutError:
-                break
-        count = min(self._max_batch_size, len(self._pending))
-        return [self._pending.popleft() for _ in range(count)]
+    def _next_batch(self) -> list[_Pending]:
+        """Block until a batch closes (full, or the first item's delay passed); [] when stopping."""
+        with self._changed:
+            while not self._pending and not self._stopping:
+                self._changed.wait()
+            if self._stopping:
+                return []
+            close_at = self._pending[0].enqueued_at + self._max_delay_s
+            while len(self._pending) < self._max_batch_size and not self._stopping:
+                remaining = close_at - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            count = min(self._max_batch_size, len(self._pending))
+            return [self._pending.popleft() for _ in range(count)]
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = await self._next_batch()
-            now = time.monotonic()
-            live = []
-            for item in batch:
-                if item.future.done():  # cancelled by its request
-                    continue
-                metrics.QUEUE_WAIT.observe(now - item.enqueued_at)
-                if now > item.deadline:
-                    item.future.set_exception(DeadlineExceeded("waited in the queue past the deadline"))
-                else:
-                    live.append(item)
-            if not live:
-                continue
-            metrics.BATCH_SIZE.observe(len(live))
-            started = time.perf_counter()
-            try:
-                images = np.stack([item.image for item in live])
-                vectors = await loop.run_in_executor(self._executor, self._embed, images)
-            except Exception as exc:  # the batch fails, the worker lives on
-                self.consecutive_failures += 1
-                metrics.BATCH_FAILURES.inc()
-                log.exception("inference batch of %d items failed", len(live))
-                for item in live:
-                    if not item.future.done():
-                        item.future.set_exception(InferenceFailed(f"inference failed: {exc}"))
-                continue
-            metrics.INFERENCE.observe(time.perf_counter() - started)
-            self.consecutive_failures = 0
-            self.batches += 1
-            for item, vector in zip(live, vectors, strict=True):
-                if not item.future.done():
-                    item.future.set_result(vector)
+    def _run(self) -> None:
+        try:
+            while batch := self._next_batch():
+                self._process(batch)
+        except Exception:
+            log.exception("the batch worker died")
+        finally:
+            self._fail(self._take_all(), InferenceFailed("the batch worker stopped"))
 
-    def _on_worker_exit(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("the batch worker died: %r", task.exception())
-        self._fail_pending(InferenceFailed("the batch worker stopped"))
+    def _process(self, batch: list[_Pending]) -> None:
+        now = time.monotonic()
+        live: list[_Pending] = []
+        expired: list[_Pending] = []
+        for item in batch:
+            metrics.QUEUE_WAIT.observe(now - item.enqueued_at)
+            (expired if now > item.deadline else live).append(item)
+        self._fail(expired, DeadlineExceeded("waited in the queue past the deadline"))
+        if not live:
+            return
+        metrics.BATCH_SIZE.observe(len(live))
+        started = time.perf_counter()
+        try:
+            vectors = self._embed(np.stack([item.image for item in live]))
+        except Exception as exc:  # the batch fails, the worker lives on
+            self.consecutive_failures += 1
+            metrics.BATCH_FAILURES.inc()
+            log.exception("inference batch of %d items failed", len(live))
+            self._fail(live, InferenceFailed(f"inference failed: {exc}"))
+            return
+        metrics.INFERENCE.observe(time.perf_counter() - started)
+        self.consecutive_failures = 0
+        self.batches += 1
+        self._call_on_loop(_set_results, [item.future for item in live], list(vectors))
 
-    def _fail_pending(self, exc: Exception) -> None:
-        while self._pending:
-            item = self._pending.popleft()
-            if not item.future.done():
-                item.future.set_exception(exc)
+    def _take_all(self) -> list[_Pending]:
+        with self._changed:
+            items = list(self._pending)
+            self._pending.clear()
+        return items
+
+    def _fail(self, items: list[_Pending], exc: Exception) -> None:
+        if items:
+            self._call_on_loop(_set_exceptions, [item.future for item in items], exc)
+
+    def _call_on_loop(self, callback: Callable[..., None], *args: object) -> None:
+        """Run `callback` on the event loop (futures are not thread-safe); a closed loop means nobody
+        waits any more."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # closed between the check and the call
+            loop.call_soon_threadsafe(callback, *args)
+
+
+def _set_results(futures: list[asyncio.Future[np.ndarray]], vectors: list[np.ndarray]) -> None:
+    for future, vector in zip(futures, vectors, strict=True):
+        if not future.done():  # a cancelled request
+            future.set_result(vector)
+
+
+def _set_exceptions(futures: list[asyncio.Future[np.ndarray]], exc: Exception) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(exc)

@@ -7,10 +7,11 @@ from fastapi.responses import Response
 
 from service.admission import QueueFull
 from service.auth import require_api_key
+from service.json_route import ORJSONRoute
 from service.responses import ORJSONResponse, encode_vector, error_response
 from service.schemas import EmbedRequest, EmbedResponse, ErrorResponse
 
-router = APIRouter(tags=["embed"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["embed"], dependencies=[Depends(require_api_key)], route_class=ORJSONRoute)
 
 _ERRORS = {
     401: {"model": ErrorResponse, "description": "missing or wrong API key"},

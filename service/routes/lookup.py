@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from service.auth import require_api_key
+from service.json_route import ORJSONRoute
 from service.responses import ORJSONResponse, encode_vector, error_response
 from service.schemas import Encoding, ErrorResponse, LookupEmbedding, LookupRequest, LookupResponse
 
-router = APIRouter(tags=["lookup"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["lookup"], dependencies=[Depends(require_api_key)], route_class=ORJSONRoute)
 
 
 async def _read(request: Request, ids: list[str]) -> tuple[dict, dict]:

@@ -23,6 +23,14 @@ def images(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, (count, 32, 32, 3), dtype=np.uint8)
 
 
+def submit_all(batcher: Batcher, batch: np.ndarray, deadline: float) -> list[asyncio.Future[np.ndarray]]:
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in batch]
+    for image, future in zip(batch, futures, strict=True):
+        batcher.submit(image, future, deadline)
+    return futures
+
+
 def test_bucket_padding_does_not_change_vectors(engine, onnx_model_repo) -> None:
     padding = OnnxEngine.load(
         onnx_model_repo.root, name=onnx_model_repo.name, providers="cpu", pad_batches=True
@@ -50,14 +58,15 @@ def test_items_are_batched_up_to_the_size_bound(engine) -> None:
         batcher = Batcher(embed, max_batch_size=4, max_delay_s=0.05)
         batcher.start()
         deadline = time.monotonic() + 5
-        futures = [batcher.submit(image, deadline) for image in images(10)]
+        futures = submit_all(batcher, np.concatenate([images(4), images(6, seed=1)]), deadline)
         results = await asyncio.gather(*futures)
         await batcher.stop()
         return results
 
     results = asyncio.run(run())
     assert sizes == [4, 4, 2]
-    np.testing.assert_allclose(np.stack(results), engine.embed(images(10)), atol=1e-6)
+    expected = engine.embed(np.concatenate([images(4), images(6, seed=1)]))
+    np.testing.assert_allclose(np.stack(results), expected, atol=1e-6)
 
 
 def test_failing_batches_fail_their_items_and_readiness(engine) -> None:
@@ -70,7 +79,7 @@ def test_failing_batches_fail_their_items_and_readiness(engine) -> None:
         errors = []
         for _ in range(3):
             with pytest.raises(InferenceFailed) as info:
-                await batcher.submit(images(1)[0], time.monotonic() + 5)
+                await submit_all(batcher, images(1), time.monotonic() + 5)[0]
             errors.append(info.value)
         healthy, alive = batcher.healthy, batcher.alive
         await batcher.stop()
@@ -90,7 +99,7 @@ def test_expired_items_skip_inference(engine) -> None:
         )
         batcher.start()
         with pytest.raises(DeadlineExceeded):
-            await batcher.submit(images(1)[0], time.monotonic() + 0.01)
+            await submit_all(batcher, images(1), time.monotonic() + 0.01)[0]
         await batcher.stop()
 
     asyncio.run(run())
