@@ -75,7 +75,7 @@ def parse_args() -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra setting for the service, e.g. COURIER_DECODE_THREADS=3 (repeatable)",
+        help="extra setting for the service, e.g. COURIER_DECODE_WORKERS=3 (repeatable)",
     )
     p.add_argument("--json", type=Path, help="also write the figures here")
     return p.parse_args()

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +16,7 @@ from service import metrics
 from service.admission import Admission
 from service.batcher import Batcher
 from service.cache import make_cache
+from service.decoding import DecodeLimits, DecodePool
 from service.engine import OnnxEngine
 from service.fetch import Fetcher, FetchPolicy
 from service.middleware import CourierMiddleware
@@ -37,7 +37,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        decode_pool = ThreadPoolExecutor(settings.decode_pool_threads, thread_name_prefix="courier-decode")
         engine = await asyncio.to_thread(
             OnnxEngine.load,
             settings.model_repository,
@@ -48,6 +47,10 @@ def create_app(settings: Settings) -> FastAPI:
             inter_op_threads=settings.inter_op_threads,
         )
         manifest = engine.manifest
+        decode_pool = DecodePool(
+            settings.decode_pool_workers,
+            DecodeLimits(engine.input_size, settings.max_image_pixels, settings.max_image_bytes),
+        )
         metrics.MODEL_INFO.labels(manifest.name, manifest.version, str(manifest.dim), engine.provider).set(1)
         cache = make_cache(settings)
         await cache.start()
@@ -71,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         admission = Admission(settings.max_queue_items)
         state.engine, state.cache, state.batcher, state.admission = engine, cache, batcher, admission
         state.pipeline = EmbedPipeline(settings, engine, cache, batcher, admission, fetcher, decode_pool)
-        warmup = asyncio.create_task(_warm_up(state))
+        warmup = asyncio.create_task(_warm_up(state, decode_pool))
         try:
             yield
         finally:
@@ -83,7 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             await batcher.stop()
             await fetcher.close()
             await cache.close()
-            decode_pool.shutdown(wait=True)
+            decode_pool.shutdown()
             metrics.READY.set(0)
             log.info("shut down cleanly")
 
@@ -118,19 +121,20 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-async def _warm_up(state: ServiceState) -> None:
-    """Run every bucket shape once before /readyz turns ready."""
+async def _warm_up(state: ServiceState, decode_pool: DecodePool) -> None:
+    """Start the decode workers and run every bucket shape once before /readyz turns ready."""
     started = time.perf_counter()
     buckets = state.settings.buckets
     try:
-        await asyncio.to_thread(state.engine.warmup, buckets)
+        await asyncio.gather(asyncio.to_thread(state.engine.warmup, buckets), decode_pool.start())
     except Exception:
         log.exception("warm-up failed; the service stays not ready")
         return
     state.warmed_up = True
     log.info(
-        "warmed up buckets %s in %.2fs on %s; ready",
+        "warmed up buckets %s and %d decode workers in %.2fs on %s; ready",
         buckets,
+        decode_pool.workers,
         time.perf_counter() - started,
         state.engine.provider,
     )

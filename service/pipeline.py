@@ -1,9 +1,9 @@
-"""Embed orchestration: cache → single-flight → admission → decode (pool) → batch → write-back.
+"""Embed orchestration: cache → single-flight → admission → decode (processes) → batch → write-back.
 
 A request's uncached items are computed by one detached task that always resolves their shared futures
 and releases their admission slots, so a failed or abandoned request can never leave later requests
-waiting. The task decodes in chunks (one pool task and one batcher hand-off per chunk), which keeps the
-event loop's work per item small: on a CPU host that loop shares the cores with decode and inference.
+waiting. The task decodes in chunks (one pool task per chunk, not per item), which keeps the event loop's
+work per item small: on a CPU host that loop shares the cores with decode and inference.
 """
 
 from __future__ import annotations
@@ -12,18 +12,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from courier_core.images import IMAGE_DECODE_ERROR, IMAGE_TOO_LARGE, ImageError, decode_image
 from service import metrics
 from service.admission import Admission
 from service.batcher import Batcher, DeadlineExceeded
 from service.cache.base import EmbeddingCache
+from service.decoding import DecodeFailure, DecodePool
 from service.engine import OnnxEngine
 from service.fetch import Fetcher, FetchError
 from service.schemas import EmbedItem
@@ -33,15 +31,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEADLINE = "deadline"
-# Items decoded per pool task: enough that the loop's per-task cost is shared, few enough that the model
-# starts on a large request's first images while the rest still decode.
+# Items decoded per pool task under load: one task per 16-item request ran at 0.86-0.93x the pipeline
+# limit against 0.68-0.99x for two (benchmarks/RESULTS.md); more per task would hold a large request's
+# first images back from the model while the rest still decode.
 MAX_CHUNK_ITEMS = 16
 INFERENCE_ERROR = "inference_error"
-
-# pydantic-core's Rust base64 decoder: ~30 µs for a 36 KB string against ~170 µs for base64.b64decode(
-# validate=True), time the decode threads spend holding the GIL. It also accepts unpadded and URL-safe
-# input; anything else fails only its own item, as before.
-_BASE64 = TypeAdapter(bytes, config=ConfigDict(val_json_bytes="base64"))
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ class EmbedPipeline:
         batcher: Batcher,
         admission: Admission,
         fetcher: Fetcher,
-        decode_pool: Executor,
+        decode_pool: DecodePool,
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -135,7 +129,9 @@ class EmbedPipeline:
         try:
             sources = await self._fetch_sources(items)
             pending = list(sources.items())
-            parts = max(self._settings.decode_pool_threads, -(-len(pending) // MAX_CHUNK_ITEMS))
+            parts = -(-len(pending) // MAX_CHUNK_ITEMS)
+            if self._decode_pool.idle:  # a lone request: spread it over every worker for latency
+                parts = max(parts, self._decode_pool.workers)
             chunks = _split(pending, parts)
             results = await asyncio.gather(*(self._embed_chunk(chunk, deadline) for chunk in chunks))
             vectors = {i: o.vector for result in results for i, o in result.items() if o.vector is not None}
@@ -169,22 +165,22 @@ class EmbedPipeline:
         return sources
 
     async def _embed_chunk(self, chunk: list[tuple[str, bytes | str]], deadline: float) -> dict[str, Outcome]:
-        """Decode a chunk in one pool task that hands each image to the batcher as soon as it is decoded:
-        the event loop handles the chunk twice (hand-off, results), never each item on its way."""
+        """Decode a chunk in one pool task, queue its images for the batcher, wait for their vectors."""
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[np.ndarray]] = [loop.create_future() for _ in chunk]
-        errors = await loop.run_in_executor(
-            self._decode_pool, self._decode_and_queue, [data for _, data in chunk], futures, deadline
-        )
-        queued = [future for future, error in zip(futures, errors, strict=True) if error is None]
-        if queued:
-            await asyncio.wait(queued)
+        decoded = await self._decode_pool.decode([data for _, data in chunk])
+        queue_deadline = min(deadline, time.monotonic() + self._settings.queue_deadline_ms / 1000)
         outcomes: dict[str, Outcome] = {}
-        for (item_id, _), future, error in zip(chunk, futures, errors, strict=True):
-            outcome = (
-                _batch_outcome(future) if error is None else Outcome(code=error.code, message=error.message)
-            )
-            outcomes[item_id] = outcome
+        queued: dict[str, asyncio.Future[np.ndarray]] = {}
+        for (item_id, _), result in zip(chunk, decoded, strict=True):
+            if isinstance(result, DecodeFailure):
+                outcomes[item_id] = Outcome(code=result.code, message=result.message)
+            else:
+                queued[item_id] = future = loop.create_future()
+                self._batcher.submit(result, future, queue_deadline)
+        if queued:
+            await asyncio.wait(queued.values())
+        outcomes |= {item_id: _batch_outcome(future) for item_id, future in queued.items()}
+        for item_id, outcome in outcomes.items():
             self._resolve(item_id, outcome)
         return outcomes
 
@@ -193,47 +189,6 @@ class EmbedPipeline:
         future = self._in_flight.pop(item_id, None)
         if future is not None and not future.done():
             future.set_result(outcome)
-
-    def _decode_and_queue(
-        self, sources: list[bytes | str], futures: list[asyncio.Future[np.ndarray]], deadline: float
-    ) -> list[ImageError | None]:
-        """In the decode pool: decode each source and queue it for the batcher at once; a bad image is
-        returned as its error, never raised, so it fails alone."""
-        queue_for_s = self._settings.queue_deadline_ms / 1000
-        errors: list[ImageError | None] = []
-        for data, future in zip(sources, futures, strict=True):
-            try:
-                image = self._decode(data)
-            except ImageError as exc:
-                errors.append(exc)
-                continue
-            except Exception as exc:  # a decoder bug on one image must not fail the others
-                log.exception("unexpected error decoding an image")
-                errors.append(ImageError(IMAGE_DECODE_ERROR, f"cannot decode the image: {exc}"))
-                continue
-            self._batcher.submit(image, future, min(deadline, time.monotonic() + queue_for_s))
-            errors.append(None)
-        return errors
-
-    def _decode(self, data: bytes | str) -> np.ndarray:
-        """base64 (when given a str) and image decode/resize; runs in the decode pool, never on the loop."""
-        started = time.perf_counter()
-        settings = self._settings
-        if isinstance(data, str):
-            if len(data) * 3 // 4 > settings.max_image_bytes + 3:
-                raise ImageError(IMAGE_TOO_LARGE, f"image is over the {settings.max_image_bytes}-byte limit")
-            try:
-                data = _BASE64.validate_strings(data)
-            except ValidationError:
-                raise ImageError(IMAGE_DECODE_ERROR, "image_b64 is not valid base64") from None
-        image = decode_image(
-            data,
-            self._engine.input_size,
-            max_pixels=settings.max_image_pixels,
-            max_bytes=settings.max_image_bytes,
-        )
-        metrics.PREPROCESS.observe(time.perf_counter() - started)
-        return image
 
 
 def _split(items: list[T], parts: int) -> list[list[T]]:

@@ -66,9 +66,9 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(3, ge=0)
 
     providers: Literal["auto", "cpu", "cuda"] = "auto"
-    decode_threads: int = Field(0, ge=0, description="0: min(8, CPU count)")
+    decode_workers: int = Field(0, ge=0, description="decode processes; 0: min(8, CPU count)")
     intra_op_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads; 0: the cores the decode threads leave, at least 1"
+        0, ge=0, description="onnxruntime intra-op threads; 0: the cores the decode workers leave, at least 1"
     )
     inter_op_threads: int = Field(1, ge=0)
     unready_after_failed_batches: int = Field(3, gt=0)
@@ -118,13 +118,13 @@ class Settings(BaseSettings):
         return [int(b) for b in self.batch_buckets]
 
     @property
-    def decode_pool_threads(self) -> int:
-        return self.decode_threads or min(8, os.cpu_count() or 1)
+    def decode_pool_workers(self) -> int:
+        return self.decode_workers or min(8, os.cpu_count() or 1)
 
     @property
     def onnx_intra_op_threads(self) -> int:
-        """Decode threads and onnxruntime share the CPU: by default onnxruntime gets the cores the decode
+        """Decode workers and onnxruntime share the CPU: by default onnxruntime gets the cores the decode
         pool leaves (1 on 2 cores, where 2 intra-op threads cost ~30% more CPU per item for no speed-up)."""
         if self.intra_op_threads:
             return self.intra_op_threads
-        return max(1, (os.cpu_count() or 1) - self.decode_pool_threads)
+        return max(1, (os.cpu_count() or 1) - self.decode_pool_workers)

@@ -176,7 +176,7 @@ def test_the_service_serves_what_the_backfill_wrote(
         "COURIER_MODEL_REPOSITORY": str(onnx_model_repo.root),
         "COURIER_MODEL_NAME": onnx_model_repo.name,
         "REDIS_URL": redis_db.url,
-        "COURIER_DECODE_THREADS": 1,
+        "COURIER_DECODE_WORKERS": 1,
     }
     service = start_service(settings, tmp_path / "service.log")
     try:

@@ -31,7 +31,7 @@ def service(
         "COURIER_MAX_QUEUE_ITEMS": 64,
         "COURIER_MAX_IMAGE_PIXELS": 1_000_000,
         "COURIER_CACHE_RETRY_INTERVAL_S": 0.2,
-        "COURIER_DECODE_THREADS": 2,
+        "COURIER_DECODE_WORKERS": 2,
     }
     server = start_service(settings, tmp_path_factory.mktemp("svc") / "service.log")
     yield server
