@@ -1,8 +1,8 @@
 """Micro-batcher: one worker thread forms batches (size or delay bound) and runs the engine.
 
-Images are queued from any thread, so the decode threads hand their images straight to the batcher and
-the worker starts the next batch as soon as the last one returns: neither waits for the event loop, which
-on a small CPU host is busy parsing requests. Only the results go back to the loop, once per batch.
+The worker is a thread, not an event-loop task, so it starts the next batch as soon as the last one
+returns instead of waiting for the loop, which on a small CPU host is busy parsing requests; only the
+results go back to the loop, once per batch.
 Items whose deadline passed while queued are dropped before inference, so a backlog sheds stale work
 instead of spending the model on answers nobody waits for. A failing batch fails only its own items.
 """
@@ -72,10 +72,6 @@ class Batcher:
     def healthy(self) -> bool:
         """Worker running and the recent batches not all failing."""
         return self.alive and self.consecutive_failures < self._unready_after_failures
-
-    @property
-    def queued(self) -> int:
-        return len(self._pending)
 
     def start(self) -> None:
         """Start the worker; futures are resolved on the running event loop."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -72,6 +74,18 @@ def decode_source(data: bytes | str, limits: DecodeLimits) -> np.ndarray:
     return decode_image(data, limits.size, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: exit when the service process is gone, even after a SIGKILL that gave it
+    no chance to shut the pool down (an orphaned worker would otherwise live on)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="courier-parent-watch", daemon=True).start()
+
+
 class DecodePool:
     """`decode_sources` in a pool of spawned worker processes that outlives a crashed worker.
 
@@ -93,7 +107,12 @@ class DecodePool:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         # spawn, not fork: the service process runs threads (event loop, onnxruntime, batcher)
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     async def start(self) -> None:
         """Start every worker now (each imports numpy and Pillow, ~0.5 s) instead of on first requests."""

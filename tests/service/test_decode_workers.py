@@ -38,6 +38,14 @@ def decode_workers(parent: int) -> list[int]:
     return found
 
 
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def embedded(server: ServiceProcess, prefix: str) -> int:
     body = {"items": [item(f"{prefix}-{i}", image_bytes(seed=i)) for i in range(4)]}
     response = server.http.post("/embed", json=body)
@@ -59,3 +67,14 @@ def test_killed_decode_workers_are_replaced(two_workers: ServiceProcess) -> None
     replaced = decode_workers(two_workers.process.pid)
     assert len(replaced) >= 1 and not set(replaced) & set(workers)
     assert "replacing the pool" in two_workers.log()
+
+
+def test_decode_workers_exit_when_the_service_is_killed(two_workers: ServiceProcess) -> None:
+    workers = decode_workers(two_workers.process.pid)
+    assert workers
+    two_workers.process.kill()  # SIGKILL: no shutdown code runs in the service
+    two_workers.process.wait()
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(running(pid) for pid in workers)
