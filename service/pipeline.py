@@ -125,7 +125,8 @@ class EmbedPipeline:
         return {item_id: Outcome(vector=vector, cached=True) for item_id, vector in found.items()}
 
     async def _compute_and_store(self, items: list[EmbedItem], deadline: float) -> None:
-        """Compute owned items, write successes back in one round trip, then unpublish and release them."""
+        """Compute owned items, write successes back in one round trip, then answer, unpublish and release
+        them."""
         try:
             sources = await self._fetch_sources(items)
             pending = list(sources.items())
@@ -134,9 +135,13 @@ class EmbedPipeline:
                 parts = max(parts, self._decode_pool.workers)
             chunks = _split(pending, parts)
             results = await asyncio.gather(*(self._embed_chunk(chunk, deadline) for chunk in chunks))
-            vectors = {i: o.vector for result in results for i, o in result.items() if o.vector is not None}
+            outcomes = {item_id: o for result in results for item_id, o in result.items()}
+            vectors = {item_id: o.vector for item_id, o in outcomes.items() if o.vector is not None}
             if vectors:
                 await self._cache.set_many(self.version, vectors, ttl=self._settings.cache_ttl_s)
+            # answered only once stored: a ranker that reads an id right after /embed answered finds it
+            for item_id, outcome in outcomes.items():
+                self._resolve(item_id, outcome)
         except Exception:  # never leave a future unresolved; the cache itself does not raise
             log.exception("embedding %d items failed", len(items))
         finally:
@@ -179,10 +184,7 @@ class EmbedPipeline:
                 self._batcher.submit(result, future, queue_deadline)
         if queued:
             await asyncio.wait(queued.values())
-        outcomes |= {item_id: _batch_outcome(future) for item_id, future in queued.items()}
-        for item_id, outcome in outcomes.items():
-            self._resolve(item_id, outcome)
-        return outcomes
+        return outcomes | {item_id: _batch_outcome(future) for item_id, future in queued.items()}
 
     def _resolve(self, item_id: str, outcome: Outcome) -> None:
         """Answer everyone waiting on `item_id` and stop sharing its computation."""

@@ -76,8 +76,9 @@ def test_prometheus_scrapes_the_service_with_the_shipped_config(
             deadline = time.monotonic() + 60
             up: list[dict] = []
             while time.monotonic() < deadline:
-                try:
-                    up = _query(prom, 'up{job="courier"}')
+                try:  # the port opens before Prometheus is ready; until then it answers 503, not JSON
+                    ready = prom.get("/-/ready").status_code == 200
+                    up = _query(prom, 'up{job="courier"}') if ready else []
                 except httpx.TransportError:
                     up = []
                 if up and up[0]["value"][1] == "1":

@@ -150,6 +150,16 @@ def test_concurrent_requests_share_one_computation(service) -> None:
     assert inferred_items(service) - before == 1
 
 
+def test_lookup_right_after_embed_finds_every_item(service) -> None:
+    """/embed answers only after its vectors are stored, so a ranker can read them at once."""
+    for attempt in range(10):
+        ids = [new_id(f"ryw{attempt}") for _ in range(4)]
+        body = {"items": [item(i, image_bytes(seed=k)) for k, i in enumerate(ids)]}
+        assert service.http.post("/embed", json=body).status_code == 200
+        found = service.http.post("/embeddings:lookup", json={"item_ids": ids}).json()
+        assert found["missing"] == [] and [d["item_id"] for d in found["data"]] == ids
+
+
 def test_wrong_length_cached_value_is_never_returned(service, onnx_model_repo, redis_server) -> None:
     item_id = new_id("short")
     key = embedding_key(onnx_model_repo.version, item_id)
