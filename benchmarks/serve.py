@@ -2,7 +2,8 @@
 
 Reports items/s and p50/p95/p99 request latency for cache-miss /embed (real JPEGs), cache-hit /embed and
 lookups of 64 ids; in the same run raw onnxruntime throughput at the batch size the batcher formed and
-decode-only throughput, the pipeline limit 1/(1/decode + 1/model), and whether the DESIGN §7 targets hold.
+decode-only throughput on the service's own decode path (`service.decoding.DecodePool`, the default number
+of worker processes, JPEG bytes without base64), the pipeline limit 1/(1/decode + 1/model), and whether the DESIGN §7 targets hold.
 
 The cache-miss phase runs in rounds, each on new images, after an untimed warm-up; the decode and model
 rates are measured right before and right after each round and averaged: on this shared virtual machine
@@ -26,15 +27,11 @@ import base64
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
@@ -43,9 +40,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.loadgen import Request, build_request, merge_phases, run_phase  # noqa: E402
-from courier_core.images import decode_image  # noqa: E402
+from courier_core.images import DEFAULT_MAX_PIXELS  # noqa: E402
 from courier_core.model_repo import load_model_dir  # noqa: E402
+from service.decoding import DecodeLimits, DecodePool  # noqa: E402
 from tests.fixtures.redis import RedisServer, free_port  # noqa: E402
+from tests.service.helpers import start_service  # noqa: E402
 
 LOOKUP_IDS = 64
 
@@ -109,59 +108,24 @@ def model_rate(session: ort.InferenceSession, size: int, batch: int, seconds: fl
     return done / (time.perf_counter() - started)
 
 
-def decode_rate(jpegs: list[bytes], size: int, threads: int, seconds: float) -> float:
+async def decode_rate(pool: DecodePool, jpegs: list[bytes], seconds: float) -> float:
+    """Images/s of the service's own decode path: its worker processes, 16 images per task."""
+    chunks = [jpegs[i : i + 16] for i in range(0, min(len(jpegs), 256), 16)]
     done, started = 0, time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        while time.perf_counter() - started < seconds:
-            done += sum(1 for _ in pool.map(lambda b: decode_image(b, size), jpegs[:256]))
+    while time.perf_counter() - started < seconds:
+        decoded = await asyncio.gather(*(pool.decode(chunk) for chunk in chunks))
+        done += sum(len(images) for images in decoded)
     return done / (time.perf_counter() - started)
 
 
-def scrape(url: str) -> dict[str, float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    values = {}
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
-        for sample in family.samples:
-            if not sample.labels:
-                values[sample.name] = sample.value
-    return values
-
-
-def start_service(
-    model: Path, name: str | None, redis_url: str, log_path: Path, extra_env: list[str]
-) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
-    env |= {"COURIER_MODEL_REPOSITORY": str(model), "COURIER_HOST": "127.0.0.1", "COURIER_PORT": str(port)}
-    env |= {"REDIS_URL": redis_url, "COURIER_LOG_LEVEL": "warning"}
-    if name:
-        env["COURIER_MODEL_NAME"] = name
-    for pair in extra_env:
+def service_env(pairs: list[str]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"--service-env takes NAME=VALUE, got {pair!r}")
-        env[key] = value
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"service exited:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"service not ready in 120 s:\n{log_path.read_text()}")
+        settings[key] = value
+    return settings
 
 
 def main() -> int:
@@ -184,12 +148,20 @@ def main() -> int:
 
     redis = RedisServer(free_port())
     redis.start()
-    process, url = start_service(model, name, redis.url, workdir / "service.log", args.service_env)
-    assert url.startswith("http://127.0.0.1:"), "the load generator only talks to loopback"
-    authority = url.removeprefix("http://")
-    host, port = "127.0.0.1", int(authority.rsplit(":", 1)[1])
+    settings = {
+        "COURIER_MODEL_REPOSITORY": str(model),
+        "REDIS_URL": redis.url,
+        "COURIER_LOG_LEVEL": "warning",
+    }
+    settings |= {"COURIER_MODEL_NAME": name} if name else {}
+    settings |= service_env(args.service_env)
+    service = start_service(settings, workdir / "service.log")
+    host, port = "127.0.0.1", service.port
+    authority = f"{host}:{port}"
     session = ort.InferenceSession(str(checked.onnx_path), providers=ort.get_available_providers())
-    threads = min(8, os.cpu_count() or 1)
+    workers = min(8, os.cpu_count() or 1)  # the service's default COURIER_DECODE_WORKERS
+    pool = DecodePool(workers, DecodeLimits(size, DEFAULT_MAX_PIXELS, 10 * 1024 * 1024))
+    asyncio.run(pool.start())
     per = args.items_per_request
     ids = [f"bench-{i}" for i in range(len(jpegs))]
 
@@ -215,15 +187,14 @@ def main() -> int:
 
     def miss_phase(bodies: list[Request]) -> tuple[dict, float]:
         """Run cache-miss traffic; its figures and the mean batch size the batcher formed."""
-        before = scrape(url)
+        before = service.value("courier_batch_size_count"), service.value("courier_batch_size_sum")
         phase = asyncio.run(run_phase(host, port, bodies, args.concurrency, args.phase_timeout_s))
-        after = scrape(url)
-        batches = after["courier_batch_size_count"] - before["courier_batch_size_count"]
-        return phase, (after["courier_batch_size_sum"] - before["courier_batch_size_sum"]) / max(batches, 1)
+        batches = service.value("courier_batch_size_count") - before[0]
+        return phase, (service.value("courier_batch_size_sum") - before[1]) / max(batches, 1)
 
     def limit_point(batch: float, sample: list[bytes]) -> dict[str, float]:
         model_ips = model_rate(session, size, max(1, round(batch)), args.model_seconds)
-        decode_ips = decode_rate(sample, size, threads, args.model_seconds)
+        decode_ips = asyncio.run(decode_rate(pool, sample, args.model_seconds))
         return {"model": model_ips, "decode": decode_ips, "limit": 1 / (1 / decode_ips + 1 / model_ips)}
 
     miss_rounds = []
@@ -271,9 +242,9 @@ def main() -> int:
             run_phase(host, port, lookup_bodies, args.lookup_concurrency, args.phase_timeout_s)
         )
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        service.stop()
         redis.kill()
+        pool.shutdown()
 
     miss = merge_phases([r["phase"] for r in miss_rounds])
     # The time the limit would need for what was served, over the time it took: a per-round weighted ratio.
@@ -288,7 +259,7 @@ def main() -> int:
         "lookup_64": lookup,
         "miss_rounds": [{k: v for k, v in r.items() if k != "phase"} for r in miss_rounds],
         "batch_size_formed": batch,
-        "decode_threads": threads,
+        "decode_workers": workers,
         "pipeline_limit_items_per_s": limit,
         "miss_ratio_to_limit": ratio,
     }
@@ -310,7 +281,7 @@ def main() -> int:
         )
     print(f"batch size formed  {batch:.1f} on average over {len(miss_rounds)} rounds")
     print(
-        f"pipeline limit     {limit:10.0f} items/s (decode {threads} threads + model, per round); "
+        f"pipeline limit     {limit:10.0f} items/s (decode {workers} workers + model, per round); "
         f"cache-miss is {ratio:.2f}x of it"
     )
     for label, met in targets.items():

@@ -1,8 +1,9 @@
 """Request images to model input, in worker processes: base64 → bytes → `courier_core.images.decode_image`.
 
 Decoding runs in a process pool, not threads, because the service process's GIL is already busy with the
-event loop: decode threads spent up to half their time waiting for it. Worker processes import only this
-module (numpy, Pillow, pydantic-core), and results cross the pipe as small uint8 arrays.
+event loop: with decode threads the service used only 1.3-1.6 of 2 cores under full load, with processes
+1.75 (benchmarks/RESULTS.md). Workers load numpy, Pillow and pydantic-core, not the web stack or
+onnxruntime, and results cross the pipe as small uint8 arrays.
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEADLINE = "deadline"
-# Items decoded per pool task under load: one task per 16-item request ran at 0.86-0.93x the pipeline
-# limit against 0.68-0.99x for two (benchmarks/RESULTS.md); more per task would hold a large request's
-# first images back from the model while the rest still decode.
+# Items decoded per pool task under load: one task per 16-item request ran at 0.80-0.97x the pipeline
+# limit over 11 runs against 0.75-0.90x over 5 for two (benchmarks/RESULTS.md); more per task would hold a
+# large request's first images back from the model while the rest still decode.
 MAX_CHUNK_ITEMS = 16
 INFERENCE_ERROR = "inference_error"
 
