@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 import pandas as pd
-from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.workload import make_jpegs, model_rate  # noqa: E402
 from courier_core.model_repo import load_model_dir  # noqa: E402
 from service.backfill.config import BackfillConfig  # noqa: E402
 from service.backfill.decode import DecodePool, default_decode_workers  # noqa: E402
@@ -65,18 +63,10 @@ def make_catalogue(root: Path, count: int, width: int) -> None:
     if items.is_file() and len(pd.read_parquet(items, columns=["item_id"])) >= count:
         return
     (root / "images").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    height = width * 3 // 4
-    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
     ids, paths = [], []
-    for i in range(count):
-        phase = rng.uniform(0, 6.28, 3)
-        base = np.stack([127 + 100 * np.sin(gx / (20 + i % 17) + phase[c] + gy / 37) for c in range(3)], -1)
-        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    for i, jpeg in enumerate(make_jpegs(count, width)):
         rel = f"images/{i:07d}.jpg"
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG", quality=88)
-        (root / rel).write_bytes(buffer.getvalue())
+        (root / rel).write_bytes(jpeg)
         ids.append(f"sku-{i:07d}")
         paths.append(rel)
     n = len(ids)
@@ -98,19 +88,6 @@ def decode_rate(root: Path, size: int, workers: int, batch_size: int) -> tuple[f
             for i in range(0, len(ids), batch_size)
         ]
         done = sum(len(f.result().item_ids) for f in futures)
-    return done / (time.perf_counter() - started), 1000 * (time.process_time() - cpu) / done
-
-
-def model_rate(onnx_path: Path, size: int, batch: int, seconds: float) -> tuple[float, float]:
-    """Images/s of a bare onnxruntime session on full batches (after a warm-up run), and CPU ms per image."""
-    session = ort.InferenceSession(str(onnx_path), providers=ort.get_available_providers())
-    name = session.get_inputs()[0].name
-    images = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-    session.run(None, {name: images})
-    done, started, cpu = 0, time.perf_counter(), time.process_time()
-    while time.perf_counter() - started < seconds:
-        session.run(None, {name: images})
-        done += batch
     return done / (time.perf_counter() - started), 1000 * (time.process_time() - cpu) / done
 
 
@@ -142,7 +119,8 @@ def main() -> int:
         print(
             f"decode only: {decode:,.0f} images/s ({args.decode_workers} threads, {decode_cpu:.2f} CPU ms each)"
         )
-        raw, raw_cpu = model_rate(model.onnx_path, size, args.batch_size, args.model_seconds)
+        session = ort.InferenceSession(str(model.onnx_path), providers=ort.get_available_providers())
+        raw, raw_cpu = model_rate(session, size, args.batch_size, args.model_seconds)
         print(f"raw onnxruntime: {raw:,.0f} images/s (batch {args.batch_size}, {raw_cpu:.2f} CPU ms each)")
         limit = 1.0 / (1.0 / decode + 1.0 / raw)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import io
 import json
 import os
 import sys
@@ -34,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.loadgen import Request, build_request, merge_phases, run_phase  # noqa: E402
+from benchmarks.workload import make_jpegs, model_rate  # noqa: E402
 from courier_core.images import DEFAULT_MAX_PIXELS  # noqa: E402
 from courier_core.model_repo import load_model_dir  # noqa: E402
 from service.decoding import DecodeLimits, DecodePool  # noqa: E402
@@ -81,31 +80,6 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--json", type=Path, help="also write the figures here")
     return p.parse_args()
-
-
-def make_jpegs(count: int, width: int) -> list[bytes]:
-    rng = np.random.default_rng(0)
-    height = width * 3 // 4
-    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
-    out = []
-    for i in range(count):
-        phase = rng.uniform(0, 6.28, 3)
-        base = np.stack([127 + 100 * np.sin(gx / (20 + i % 17) + phase[c] + gy / 37) for c in range(3)], -1)
-        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, "JPEG", quality=88)
-        out.append(buf.getvalue())
-    return out
-
-
-def model_rate(session: ort.InferenceSession, size: int, batch: int, seconds: float) -> float:
-    images = np.random.default_rng(0).integers(0, 255, (batch, size, size, 3), dtype=np.uint8)
-    session.run(None, {"images": images})
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        session.run(None, {"images": images})
-        done += batch
-    return done / (time.perf_counter() - started)
 
 
 async def decode_rate(pool: DecodePool, jpegs: list[bytes], seconds: float) -> float:
@@ -193,7 +167,7 @@ def main() -> int:
         return phase, (service.value("courier_batch_size_sum") - before[1]) / max(batches, 1)
 
     def limit_point(batch: float, sample: list[bytes]) -> dict[str, float]:
-        model_ips = model_rate(session, size, max(1, round(batch)), args.model_seconds)
+        model_ips, _ = model_rate(session, size, max(1, round(batch)), args.model_seconds)
         decode_ips = asyncio.run(decode_rate(pool, sample, args.model_seconds))
         return {"model": model_ips, "decode": decode_ips, "limit": 1 / (1 / decode_ips + 1 / model_ips)}
 
