@@ -1,4 +1,4 @@
-"""Which page views and items every method trains on (DESIGN §2), as padded cache-row arrays.
+"""Which page views and items every method trains on, as padded cache-row arrays.
 
 Train page views need at least one click (an anchor) and one history image (something to reconstruct
 from); the others are counted and reported, never silently dropped. The last `val_fraction` of them (in

@@ -1,5 +1,5 @@
 """RUN_DIR/training.png from metrics.jsonl: loss (train, validation), in-batch top-1 against chance,
-and the held-out page AUC of the intention score, the taste signal of DESIGN §3."""
+and the held-out page AUC of the intention score, the taste signal (see validate.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from training.train.runlog import read_rows  # noqa: E402
+from training.pretrain.runlog import read_rows  # noqa: E402
 
 
 def _smooth(values: list[float], window: int = 20) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Page-view batches with distinct-image dedup (DESIGN §3 "Efficiency by design").
+"""Page-view batches with distinct-image dedup (docs/design.md, "The COURIER method").
 
 A batch of B page views with L history and M page slots names B·(L+M) image positions but far fewer
 distinct images. Each distinct image is encoded once and its embedding indexed back into the history
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from training.losses.courier import PageTensors
-from training.train.pages import PageViews
+from training.pretrain.pages import PageViews
 
 Images = Callable[[np.ndarray], torch.Tensor]  # cache rows → normalised float NCHW on the device
 

@@ -1,7 +1,8 @@
 """One loss evaluation per method on one batch, shared by the training loop and validation.
 
-Each returns this rank's share of the loss (for backward) and global sums for logging. Embeddings come
-out of the encoder (under bf16 autocast when asked) and every loss runs in float32.
+Each returns this rank's share of the loss (for backward) and the step's `StepStats` over the global
+batch, summed over ranks in one all-reduce. Embeddings come out of the encoder (under bf16 autocast
+when asked) and every loss runs in float32.
 """
 
 from __future__ import annotations
@@ -12,35 +13,42 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from training.distributed import DistContext, sum_to_host
 from training.losses.clip import clip_loss
-from training.losses.courier import CourierLossConfig, courier_loss
-from training.losses.gather import global_sum
+from training.losses.courier import AnchorCounts, CourierLossConfig, courier_loss
 from training.losses.simclr import nt_xent_loss
 from training.losses.simsiam import simsiam_loss
 from training.models.text import TitleTokens
 from training.models.uir import IntentionReconstruction
-from training.train.augment import random_view
-from training.train.batching import encode_pages, make_page_batch
-from training.train.config import TrainConfig
-from training.train.images import ImageFeeder
-from training.train.model import TrainModel
-from training.train.pages import PageViews
+from training.pretrain.augment import random_view
+from training.pretrain.batching import encode_pages, make_page_batch
+from training.pretrain.config import TrainConfig
+from training.pretrain.images import ImageFeeder
+from training.pretrain.model import TrainModel
+from training.pretrain.pages import PageViews
+from training.pretrain.stats import StepStats
 
 
 @dataclass
 class StepResult:
     loss: torch.Tensor  # this rank's share of the global-batch loss
-    stats: dict[str, float]  # global values: "loss" (the global-batch loss) and method extras
+    stats: StepStats
 
 
 class MethodSteps:
     def __init__(
-        self, cfg: TrainConfig, categories: np.ndarray, feeder: ImageFeeder, titles: TitleTokens | None
+        self,
+        cfg: TrainConfig,
+        categories: np.ndarray,
+        feeder: ImageFeeder,
+        titles: TitleTokens | None,
+        dist_ctx: DistContext,
     ) -> None:
         self.cfg = cfg
         self.categories = categories
         self.feeder = feeder
         self.titles = titles
+        self.dist_ctx = dist_ctx
         self.device = feeder.device
         self.loss_cfg = cfg.courier_loss()
         self.plain_uir = IntentionReconstruction(cfg.dim, projections=False)
@@ -62,13 +70,14 @@ class MethodSteps:
         with self.autocast():
             hist, page, _ = encode_pages(model.encoder, batch, self.feeder, history_grad)
         tensors = batch.page_tensors(hist.float(), page.float())
-        stats: dict[str, float] = {}
+        ctx = self.dist_ctx
         loss = torch.zeros((), device=self.device)
+        counts = clip = plain = None
+        tau = None
         if model.uir is not None:
-            out = courier_loss(tensors, model.uir, model.scale(), self.loss_cfg)
-            loss = out.loss
-            stats.update(out.stats)
-            stats["tau"] = float(1.0 / model.scale().detach())
+            out = courier_loss(tensors, model.uir, model.scale(), self.loss_cfg, dist_ctx=ctx)
+            loss, counts = out.loss, out.counts
+            tau = float(1.0 / model.scale().detach())
             if model.text is not None and self.cfg.clip_weight > 0:
                 flat = batch.items.reshape(-1)
                 text = self._text(model, np.maximum(flat.cpu().numpy(), 0))
@@ -78,18 +87,23 @@ class MethodSteps:
                     flat,
                     model.clip_scale(),
                     batch.page_mask.reshape(-1),
+                    dist_ctx=ctx,
                 )
-                stats["clip_loss"] = float(global_sum(clip.detach()))
                 loss = loss + self.cfg.clip_weight * clip
         if plain_auc:
-            plain = courier_loss(
-                tensors, self.plain_uir, torch.ones((), device=self.device), CourierLossConfig()
-            )
-            stats["plain_auc_wins"] = plain.stats["auc_wins"]
-            stats["plain_auc_pairs"] = plain.stats["auc_pairs"]
-        stats["loss"] = float(global_sum(loss.detach()))
-        stats["positions"] = float(batch.positions)
-        stats["distinct"] = float(len(batch.rows))
+            ones = torch.ones((), device=self.device)
+            plain = courier_loss(tensors, self.plain_uir, ones, CourierLossConfig(), dist_ctx=ctx).counts
+        loss_sum, counts_sum, clip_sum, plain_sum = sum_to_host([loss, counts, clip, plain], ctx)
+        assert loss_sum is not None
+        stats = StepStats(
+            loss=float(loss_sum),
+            positions=batch.positions,
+            distinct=len(batch.rows),
+            anchors=None if counts_sum is None else AnchorCounts.from_tensor(counts_sum),
+            tau=tau,
+            clip_loss=None if clip_sum is None else float(clip_sum),
+            plain_auc=None if plain_sum is None else AnchorCounts.from_tensor(plain_sum),
+        )
         return StepResult(loss, stats)
 
     def items(self, model: TrainModel, rows: np.ndarray, gen: torch.Generator) -> StepResult:
@@ -98,18 +112,21 @@ class MethodSteps:
         if method == "clip":
             image = self._encode(model, self.feeder(rows))
             keys = torch.from_numpy(rows).to(self.device)
-            loss = clip_loss(image, self._text(model, rows), keys, model.clip_scale())
+            loss = clip_loss(image, self._text(model, rows), keys, model.clip_scale(), dist_ctx=self.dist_ctx)
         else:
             unit = self.feeder.unit(rows)
             v1, v2 = random_view(unit, gen), random_view(unit, gen)
             z1 = self._encode(model, self.feeder.normalise(v1))
             z2 = self._encode(model, self.feeder.normalise(v2))
             if method == "simclr":
-                loss = nt_xent_loss(z1, z2, self.cfg.temperature)
+                loss = nt_xent_loss(z1, z2, self.cfg.temperature, dist_ctx=self.dist_ctx)
             else:
                 assert model.predictor is not None
-                loss = simsiam_loss(model.predictor(z1), model.predictor(z2), z1, z2)
-        return StepResult(loss, {"loss": float(global_sum(loss.detach()))})
+                p1, p2 = model.predictor(z1), model.predictor(z2)
+                loss = simsiam_loss(p1, p2, z1, z2, dist_ctx=self.dist_ctx)
+        (loss_sum,) = sum_to_host([loss], self.dist_ctx)
+        assert loss_sum is not None
+        return StepResult(loss, StepStats(loss=float(loss_sum)))
 
     def _text(self, model: TrainModel, rows: np.ndarray) -> torch.Tensor:
         assert model.text is not None and self.titles is not None

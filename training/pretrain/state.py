@@ -1,18 +1,39 @@
-"""Process state a checkpoint must carry besides the weights: RNG states, and the SIGINT request that
-makes the loop save and stop at the next step boundary."""
+"""Run state a checkpoint must carry besides the weights: where the loop is (`LoopState`) and the RNG
+states; and the SIGINT request that makes the loop save and stop at the next step boundary."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from training.losses.gather import world
+from training.distributed import DistContext
+
+
+@dataclass
+class LoopState:
+    """Where the run is; saved in every checkpoint (as "position") and restored by --resume."""
+
+    epoch: int = 0
+    batch: int = 0  # batches of `epoch` done
+    step: int = 0  # optimiser steps done
+    best_val: float = math.inf  # lowest validation loss so far (best.pt)
+    elapsed_s: float = 0.0  # training wall time at the last save, over every session of the run
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LoopState:
+        return cls(**values)
 
 
 class Interrupt:
@@ -42,9 +63,9 @@ class Interrupt:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
 
-    def agreed(self, device: torch.device) -> bool:
+    def agreed(self, device: torch.device, dist_ctx: DistContext) -> bool:
         """All ranks stop together: any rank's request stops every rank."""
-        if world()[1] == 1:
+        if dist_ctx.world_size == 1:
             return self.requested
         flag = torch.tensor([1.0 if self.requested else 0.0], device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)

@@ -14,7 +14,7 @@ from training.models.backbones import set_grad_checkpointing
 from training.models.encoder import build_encoder
 from training.models.text import TitleTower
 from training.models.uir import IntentionReconstruction
-from training.train.config import TrainConfig
+from training.pretrain.config import TrainConfig
 
 MAX_SCALE = 100.0  # CLIP's clamp: τ never below 0.01
 
