@@ -2,7 +2,7 @@
 
 Reports items/s and p50/p95/p99 request latency for cache-miss /embed (real JPEGs), cache-hit /embed and
 lookups of 64 ids; in the same run raw onnxruntime throughput at the batch size the batcher formed and
-decode-only throughput on the service's own decode path (`service.decoding.DecodePool`, the default number
+decode-only throughput on the service's own decode path (`service.runtime.decoding.DecodePool`, the default number
 of worker processes, JPEG bytes without base64), the pipeline limit 1/(1/decode + 1/model), and whether the DESIGN §7 targets hold.
 
 The cache-miss phase runs in rounds, each on new images, after an untimed warm-up; the decode and model
@@ -41,7 +41,7 @@ from benchmarks.loadgen import Request, build_request, merge_phases, run_phase  
 from benchmarks.workload import make_jpegs, model_rate  # noqa: E402
 from courier_core.images import DEFAULT_MAX_PIXELS  # noqa: E402
 from courier_core.model_repo import load_model_dir  # noqa: E402
-from service.decoding import DecodeLimits, DecodePool  # noqa: E402
+from service.runtime.decoding import DecodeLimits, DecodePool  # noqa: E402
 from tests.fixtures.redis import RedisServer, free_port  # noqa: E402
 from tests.service.helpers import start_service  # noqa: E402
 

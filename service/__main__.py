@@ -16,8 +16,8 @@ import uvicorn
 from pydantic import ValidationError
 
 from service.app import create_app
+from service.runtime.state import ServiceState
 from service.settings import Settings
-from service.state import ServiceState
 
 log = logging.getLogger("service")
 

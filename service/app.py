@@ -13,19 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import metrics
-from service.admission import Admission
-from service.batcher import Batcher
+from service.api.middleware import CourierMiddleware
+from service.api.responses import ORJSONResponse, error_response
+from service.api.routes import embed, health, lookup
+from service.api.routes import metrics as metrics_route
 from service.cache import make_cache
-from service.decoding import DecodeLimits, DecodePool
-from service.engine import OnnxEngine
-from service.fetch import Fetcher, FetchPolicy
-from service.middleware import CourierMiddleware
-from service.pipeline import EmbedPipeline
-from service.responses import ORJSONResponse, error_response
-from service.routes import embed, health, lookup
-from service.routes import metrics as metrics_route
+from service.runtime.admission import Admission
+from service.runtime.batcher import Batcher
+from service.runtime.decoding import DecodeLimits, DecodePool
+from service.runtime.engine import OnnxEngine
+from service.runtime.fetch import Fetcher, FetchPolicy
+from service.runtime.pipeline import EmbedPipeline
+from service.runtime.state import ServiceState
 from service.settings import Settings
-from service.state import ServiceState
 
 log = logging.getLogger("service")
 

@@ -8,8 +8,8 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
-from service.responses import error_response
-from service.state import ServiceState
+from service.api.responses import error_response
+from service.runtime.state import ServiceState
 
 EXEMPT_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"}

@@ -18,7 +18,8 @@ import httpx
 import numpy as np
 
 from courier_core.dataset import is_url
-from courier_core.images import IMAGE_TOO_LARGE, ImageError, decode_image, read_image_file
+from courier_core.errors import ItemCode
+from courier_core.images import ImageError, decode_image, read_image_file
 
 FETCH_ERROR = "fetch_error"
 FETCH_TIMEOUT = "fetch_timeout"
@@ -56,7 +57,9 @@ def load_image(source: str, size: int) -> np.ndarray:
             for block in response.iter_bytes():
                 data += block
                 if len(data) > MAX_IMAGE_BYTES:
-                    raise ImageError(IMAGE_TOO_LARGE, f"{source} is larger than {MAX_IMAGE_BYTES} bytes")
+                    raise ImageError(
+                        ItemCode.IMAGE_TOO_LARGE, f"{source} is larger than {MAX_IMAGE_BYTES} bytes"
+                    )
     except httpx.TimeoutException:
         raise ImageError(FETCH_TIMEOUT, f"GET {source} took longer than {FETCH_TIMEOUT_S} s") from None
     except httpx.HTTPError as exc:

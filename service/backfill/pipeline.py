@@ -26,7 +26,7 @@ from service.backfill.catalogue import Catalogue
 from service.backfill.chunk_io import Chunk, ChunkSink
 from service.backfill.decode import DecodedBatch, DecodePool
 from service.backfill.report import Progress, Summary
-from service.engine import OnnxEngine
+from service.runtime.engine import OnnxEngine
 
 _DONE = object()
 

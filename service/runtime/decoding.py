@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from courier_core.images import IMAGE_DECODE_ERROR, IMAGE_TOO_LARGE, ImageError, decode_image
+from courier_core.errors import ItemCode
+from courier_core.images import ImageError, decode_image
 from service import metrics
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def decode_sources(
         except ImageError as exc:
             results.append(DecodeFailure(exc.code, exc.message))
         except Exception as exc:  # a decoder bug on one image must not fail the others
-            results.append(DecodeFailure(IMAGE_DECODE_ERROR, f"cannot decode the image: {exc}"))
+            results.append(DecodeFailure(ItemCode.IMAGE_DECODE_ERROR, f"cannot decode the image: {exc}"))
     return results, time.perf_counter() - started
 
 
@@ -67,11 +68,11 @@ def decode_source(data: bytes | str, limits: DecodeLimits) -> np.ndarray:
     """base64 text (a str) or raw bytes to a uint8 (size, size, 3) array; raises ImageError."""
     if isinstance(data, str):
         if len(data) * 3 // 4 > limits.max_bytes + 3:
-            raise ImageError(IMAGE_TOO_LARGE, f"image is over the {limits.max_bytes}-byte limit")
+            raise ImageError(ItemCode.IMAGE_TOO_LARGE, f"image is over the {limits.max_bytes}-byte limit")
         try:
             data = _BASE64.validate_strings(data)
         except ValidationError:
-            raise ImageError(IMAGE_DECODE_ERROR, "image_b64 is not valid base64") from None
+            raise ImageError(ItemCode.IMAGE_DECODE_ERROR, "image_b64 is not valid base64") from None
     return decode_image(data, limits.size, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
 
 
@@ -140,7 +141,7 @@ class DecodePool:
             log.error("a decode worker died while decoding %d images", len(sources))
             self._replace(executor)
             message = "the decode worker crashed on this request's images"
-            return [DecodeFailure(IMAGE_DECODE_ERROR, message) for _ in sources]
+            return [DecodeFailure(ItemCode.IMAGE_DECODE_ERROR, message) for _ in sources]
         if sources:
             metrics.PREPROCESS.observe(seconds / len(sources))
         return results

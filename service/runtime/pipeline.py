@@ -18,13 +18,13 @@ from typing import TypeVar
 import numpy as np
 
 from service import metrics
-from service.admission import Admission
-from service.batcher import Batcher, DeadlineExceeded
+from service.api.schemas import EmbedItem
 from service.cache.base import EmbeddingCache
-from service.decoding import DecodeFailure, DecodePool
-from service.engine import OnnxEngine
-from service.fetch import Fetcher, FetchError
-from service.schemas import EmbedItem
+from service.runtime.admission import Admission
+from service.runtime.batcher import Batcher, DeadlineExceeded
+from service.runtime.decoding import DecodeFailure, DecodePool
+from service.runtime.engine import OnnxEngine
+from service.runtime.fetch import Fetcher, FetchError
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

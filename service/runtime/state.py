@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service import metrics
-from service.admission import Admission
-from service.batcher import Batcher
 from service.cache.base import EmbeddingCache
-from service.engine import OnnxEngine
-from service.pipeline import EmbedPipeline
+from service.runtime.admission import Admission
+from service.runtime.batcher import Batcher
+from service.runtime.engine import OnnxEngine
+from service.runtime.pipeline import EmbedPipeline
 from service.settings import Settings
 
 CURRENT_VERSION_TTL_S = 1.0

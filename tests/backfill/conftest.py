@@ -19,7 +19,7 @@ from PIL import Image
 
 from courier_core.cache_keys import bytes_to_vector, embedding_key
 from courier_core.images import read_image_file
-from service.engine import OnnxEngine
+from service.runtime.engine import OnnxEngine
 from tests.fixtures.models import ModelRepo
 from tests.fixtures.redis import RedisServer
 

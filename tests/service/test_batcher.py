@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from service.batcher import Batcher, DeadlineExceeded, InferenceFailed
-from service.engine import OnnxEngine
+from service.runtime.batcher import Batcher, DeadlineExceeded, InferenceFailed
+from service.runtime.engine import OnnxEngine
 
 
 @pytest.fixture(scope="module")

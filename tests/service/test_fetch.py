@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.fetch import Fetcher, FetchError, FetchPolicy, is_forbidden_address
+from service.runtime.fetch import Fetcher, FetchError, FetchPolicy, is_forbidden_address
 
 BODY = b"x" * 5000
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from service.admission import QueueFull
-from service.auth import require_api_key
-from service.json_route import ORJSONRoute
-from service.responses import ORJSONResponse, encode_vector, error_response
-from service.schemas import EmbedRequest, EmbedResponse, ErrorResponse
+from service.api.auth import require_api_key
+from service.api.json_route import ORJSONRoute
+from service.api.responses import ORJSONResponse, encode_vector, error_response
+from service.api.schemas import EmbedRequest, EmbedResponse, ErrorResponse
+from service.runtime.admission import QueueFull
 
 router = APIRouter(tags=["embed"], dependencies=[Depends(require_api_key)], route_class=ORJSONRoute)
 

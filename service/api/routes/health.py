@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service.responses import ORJSONResponse
+from service.api.responses import ORJSONResponse
 
 router = APIRouter(tags=["health"])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
-from service.auth import require_api_key
-from service.json_route import ORJSONRoute
-from service.responses import ORJSONResponse, encode_vector, error_response
-from service.schemas import Encoding, ErrorResponse, LookupEmbedding, LookupRequest, LookupResponse
+from service.api.auth import require_api_key
+from service.api.json_route import ORJSONRoute
+from service.api.responses import ORJSONResponse, encode_vector, error_response
+from service.api.schemas import Encoding, ErrorResponse, LookupEmbedding, LookupRequest, LookupResponse
 
 router = APIRouter(tags=["lookup"], dependencies=[Depends(require_api_key)], route_class=ORJSONRoute)
 
