@@ -41,14 +41,22 @@ class RequestCode(StrEnum):
 class ItemError(Exception):
     """One item's failure: a code and a message for a person.
 
-    Raised by the per-item steps (decode, fetch) and carried as a value in per-item outcomes. It pickles
-    (its arguments are its fields), so decode worker processes can return it.
+    Raised by the per-item steps (decode, fetch) and carried as a value in per-item outcomes and client
+    results. It pickles (its arguments are its fields), so decode worker processes can return it. A code
+    this version does not know (from a newer peer) is kept as the plain string.
     """
 
     def __init__(self, code: ItemCode | str, message: str) -> None:
         super().__init__(code, message)
-        self.code = ItemCode(code)
+        self.code: ItemCode | str = _known(code)
         self.message = message
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+def _known(code: ItemCode | str) -> ItemCode | str:
+    try:
+        return ItemCode(code)
+    except ValueError:
+        return code

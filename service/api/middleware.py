@@ -1,12 +1,15 @@
-"""Pure-ASGI middleware: request metrics, the body byte limit (413) and refusal while draining (503)."""
+"""The one ASGI middleware: request metrics, in-flight tracking for the drain, refusal while draining
+(503) and the body byte limit (413)."""
 
 from __future__ import annotations
 
 import time
 
 from fastapi import HTTPException
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from courier_core.errors import RequestCode
 from service import metrics
 from service.api.responses import error_response
 from service.runtime.state import ServiceState
@@ -53,7 +56,8 @@ class CourierMiddleware:
         try:
             if path not in EXEMPT_PATHS and state.draining:
                 metrics.QUEUE_REJECTIONS.labels("draining").inc()
-                response = error_response(503, "draining", "the service is shutting down", retry_after=1)
+                message = "the service is shutting down"
+                response = error_response(503, RequestCode.DRAINING, message, retry_after=1)
                 await response(scope, receive, send_tracking)
                 return
             declared = _content_length(scope)
@@ -71,15 +75,13 @@ class CourierMiddleware:
                         raise HTTPException(413, detail=_too_large_message(received, limit))
                 return message
 
-            state.active_requests += 1
-            try:
-                await self.app(scope, receive_limited, send_tracking)
-            except HTTPException as exc:
-                if response_started or exc.status_code != 413:
-                    raise
-                await _too_large(received, limit)(scope, receive, send_tracking)
-            finally:
-                state.active_requests -= 1
+            with state.track_request():
+                try:
+                    await self.app(scope, receive_limited, send_tracking)
+                except HTTPException as exc:
+                    if response_started or exc.status_code != 413:
+                        raise
+                    await _too_large(received, limit)(scope, receive, send_tracking)
         finally:
             metrics.REQUESTS.labels(route, str(status)).inc()
             metrics.REQUEST_DURATION.labels(route).observe(time.perf_counter() - started)
@@ -99,5 +101,5 @@ def _too_large_message(size: int, limit: int) -> str:
     return f"request body is {'over ' if size <= limit else ''}{size} bytes; the limit is {limit} (COURIER_MAX_BODY_BYTES)"
 
 
-def _too_large(size: int, limit: int):  # type: ignore[no-untyped-def]
-    return error_response(413, "body_too_large", _too_large_message(size, limit))
+def _too_large(size: int, limit: int) -> JSONResponse:
+    return error_response(413, RequestCode.BODY_TOO_LARGE, _too_large_message(size, limit))

@@ -1,10 +1,13 @@
-"""Request and response bodies of the API (DESIGN §6), with the examples shown at /docs."""
+"""Request and response bodies of the API, with the examples shown at /docs. Routes declare them as
+`response_model`s, so every response is checked against them and the OpenAPI schema is exact."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from courier_core.errors import ItemCode, RequestCode
 
 _PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 
@@ -48,31 +51,38 @@ class EmbedRequest(BaseModel):
     encoding: Encoding = Field("float", description="base64: little-endian float32 bytes, as in the cache")
 
 
+Embedding = list[float] | str  # float: the vector; base64: its little-endian float32 bytes
+
+
 class ModelInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     version: str
-    dim: int | None
+    dim: int | None = Field(description="null for another version when no vector of it was found")
 
 
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["image_decode_error"])
+class ItemErrorDetail(BaseModel):
+    code: ItemCode
     message: str
 
 
-class ItemEmbedding(BaseModel):
+class EmbeddedItem(BaseModel):
     item_id: str
-    embedding: list[float] | str
+    embedding: Embedding
     cached: bool
 
 
-class ItemFailure(BaseModel):
+class FailedItem(BaseModel):
     item_id: str
-    error: ErrorDetail
+    error: ItemErrorDetail
 
 
 class EmbedResponse(BaseModel):
     model: ModelInfo
-    data: list[ItemEmbedding | ItemFailure]
+    data: list[EmbeddedItem | FailedItem] = Field(
+        description="one entry per requested item, in request order"
+    )
 
 
 class LookupRequest(BaseModel):
@@ -87,7 +97,7 @@ class LookupRequest(BaseModel):
 
 class LookupEmbedding(BaseModel):
     item_id: str
-    embedding: list[float] | str
+    embedding: Embedding
 
 
 class LookupResponse(BaseModel):
@@ -96,5 +106,35 @@ class LookupResponse(BaseModel):
     missing: list[str]
 
 
+class ItemEmbeddingResponse(BaseModel):
+    item_id: str
+    embedding: Embedding
+    model: ModelInfo
+
+
+class CacheStatus(BaseModel):
+    kind: str | None = Field(examples=["redis"], description="memory or redis; null before start-up")
+    available: bool
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded", "not_ready", "draining"]
+    checks: dict[str, bool]
+    cache: CacheStatus
+    provider: str | None
+    model: ModelInfo | None
+    queue_items: int
+    detail: str | None = None
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class RequestErrorDetail(BaseModel):
+    code: RequestCode
+    message: str
+
+
 class ErrorResponse(BaseModel):
-    error: ErrorDetail
+    error: RequestErrorDetail

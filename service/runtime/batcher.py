@@ -5,6 +5,7 @@ returns instead of waiting for the loop, which on a small CPU host is busy parsi
 results go back to the loop, once per batch.
 Items whose deadline passed while queued are dropped before inference, so a backlog sheds stale work
 instead of spending the model on answers nobody waits for. A failing batch fails only its own items.
+Every future is resolved with an `Outcome` (a vector, `deadline` or `inference_error`), never an exception.
 """
 
 from __future__ import annotations
@@ -20,24 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from courier_core.errors import ItemCode
 from service import metrics
+from service.runtime.outcome import Outcome
 
 log = logging.getLogger(__name__)
-
-
-class DeadlineExceeded(Exception):
-    """The item waited in the queue past its deadline and was dropped before inference."""
-
-
-class InferenceFailed(Exception):
-    """The batch holding the item raised in the engine."""
 
 
 @dataclass
 class _Pending:
     image: np.ndarray
     deadline: float
-    future: asyncio.Future[np.ndarray]
+    future: asyncio.Future[Outcome]
     enqueued_at: float
 
 
@@ -62,7 +57,6 @@ class Batcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: threading.Thread | None = None
         self.consecutive_failures = 0
-        self.batches = 0
 
     @property
     def alive(self) -> bool:
@@ -85,13 +79,14 @@ class Batcher:
             self._changed.notify()
         if self._worker is not None:
             await asyncio.to_thread(self._worker.join)
-        self._fail(self._take_all(), RuntimeError("service is shutting down"))
+        self._fail(self._take_all(), ItemCode.INFERENCE_ERROR, "the service is shutting down")
 
-    def submit(self, image: np.ndarray, future: asyncio.Future[np.ndarray], deadline: float) -> None:
+    def submit(self, image: np.ndarray, future: asyncio.Future[Outcome], deadline: float) -> None:
         """Queue one image (thread-safe). The worker is woken only when it waits for a first item or a
         batch is full, not for every item."""
         if not self.alive or self._stopping:
-            self._call_on_loop(_set_exceptions, [future], InferenceFailed("the batch worker is not running"))
+            failed = Outcome.failed(ItemCode.INFERENCE_ERROR, "the batch worker is not running")
+            self._call_on_loop(_resolve, [future], [failed])
             return
         with self._changed:
             self._pending.append(_Pending(image, deadline, future, time.monotonic()))
@@ -121,7 +116,7 @@ class Batcher:
         except Exception:
             log.exception("the batch worker died")
         finally:
-            self._fail(self._take_all(), InferenceFailed("the batch worker stopped"))
+            self._fail(self._take_all(), ItemCode.INFERENCE_ERROR, "the batch worker stopped")
 
     def _process(self, batch: list[_Pending]) -> None:
         now = time.monotonic()
@@ -130,7 +125,7 @@ class Batcher:
         for item in batch:
             metrics.QUEUE_WAIT.observe(now - item.enqueued_at)
             (expired if now > item.deadline else live).append(item)
-        self._fail(expired, DeadlineExceeded("waited in the queue past the deadline"))
+        self._fail(expired, ItemCode.DEADLINE, "waited in the queue past the deadline")
         if not live:
             return
         metrics.BATCH_SIZE.observe(len(live))
@@ -141,12 +136,12 @@ class Batcher:
             self.consecutive_failures += 1
             metrics.BATCH_FAILURES.inc()
             log.exception("inference batch of %d items failed", len(live))
-            self._fail(live, InferenceFailed(f"inference failed: {exc}"))
+            self._fail(live, ItemCode.INFERENCE_ERROR, f"inference failed: {exc}")
             return
         metrics.INFERENCE.observe(time.perf_counter() - started)
         self.consecutive_failures = 0
-        self.batches += 1
-        self._call_on_loop(_set_results, [item.future for item in live], list(vectors))
+        outcomes = [Outcome(vector=vector) for vector in vectors]
+        self._call_on_loop(_resolve, [item.future for item in live], outcomes)
 
     def _take_all(self) -> list[_Pending]:
         with self._changed:
@@ -154,9 +149,10 @@ class Batcher:
             self._pending.clear()
         return items
 
-    def _fail(self, items: list[_Pending], exc: Exception) -> None:
+    def _fail(self, items: list[_Pending], code: ItemCode, message: str) -> None:
         if items:
-            self._call_on_loop(_set_exceptions, [item.future for item in items], exc)
+            failed = Outcome.failed(code, message)
+            self._call_on_loop(_resolve, [item.future for item in items], [failed] * len(items))
 
     def _call_on_loop(self, callback: Callable[..., None], *args: object) -> None:
         """Run `callback` on the event loop (futures are not thread-safe); a closed loop means nobody
@@ -168,13 +164,7 @@ class Batcher:
             loop.call_soon_threadsafe(callback, *args)
 
 
-def _set_results(futures: list[asyncio.Future[np.ndarray]], vectors: list[np.ndarray]) -> None:
-    for future, vector in zip(futures, vectors, strict=True):
+def _resolve(futures: list[asyncio.Future[Outcome]], outcomes: list[Outcome]) -> None:
+    for future, outcome in zip(futures, outcomes, strict=True):
         if not future.done():  # a cancelled request
-            future.set_result(vector)
-
-
-def _set_exceptions(futures: list[asyncio.Future[np.ndarray]], exc: Exception) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_exception(exc)
+            future.set_result(outcome)

@@ -1,10 +1,9 @@
-"""onnxruntime behind a narrow interface: load a checked model directory, warm up bucket shapes, embed.
+"""The `Engine` interface (warm up, embed, describe the model) and its onnxruntime implementation.
 
 Shared by the online service and the backfill job, so that both produce the same vectors from the same
 file. On CUDA the engine pads every batch to a warmed-up bucket size, so no request ever pays for a new
-shape (cuDNN plans per shape). The CPU provider does not re-plan per shape (a new batch size costs under
-a millisecond more on its first run, measured), so there padding would only spend the model on zeros: a
-batch of 10 padded to 16 computes 60% more images.
+shape (cuDNN plans per shape). The CPU provider does not re-plan per shape, so there padding would only
+spend the model on zeros: a batch of 10 padded to 16 computes 60% more images.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -53,8 +52,36 @@ def bucket_for(n: int, buckets: Sequence[int]) -> int:
     raise ValueError(f"{n} items exceed the largest bucket {buckets[-1]}")
 
 
+class Engine(Protocol):
+    """What the pipeline and the backfill need from a model: its identity, its input side and `embed`.
+
+    `embed` must be thread-safe: the batcher calls it from its worker thread.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def input_size(self) -> int: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    def warmup(self, buckets: Sequence[int]) -> None:
+        """Run every batch shape once, before readiness."""
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """uint8 `[N, S, S, 3]` RGB → float32 `[N, D]`, L2-normalised."""
+
+
 class OnnxEngine:
-    """A loaded, checked model. `embed` is thread-safe (onnxruntime sessions are)."""
+    """A loaded, checked model (an `Engine`). `embed` is thread-safe (onnxruntime sessions are)."""
 
     def __init__(
         self, session: ort.InferenceSession, model_dir: ModelDir, *, pad_batches: bool | None = None
@@ -85,8 +112,8 @@ class OnnxEngine:
         """Resolve `<repo>[/name[/version]]` (following `latest`), check sha256 and graph I/O, open a session.
 
         `allow_spinning=False` stops onnxruntime's idle intra-op threads from busy-waiting between runs: on a
-        small CPU they would burn the cores the decode threads need (~25% more CPU per item measured on 2
-        cores); turn it on for a latency-bound model on dedicated cores. `pad_batches` None pads to the
+        small CPU they would burn the cores decoding needs; turn it on for a latency-bound model on
+        dedicated cores. `pad_batches` None pads to the
         buckets on CUDA only (see the module docstring).
         Raises `ModelError` with a message naming the file when anything does not match the manifest.
         """
@@ -120,8 +147,8 @@ class OnnxEngine:
         return self._model_dir.manifest
 
     @property
-    def model_dir(self) -> Path:
-        return self._model_dir.path
+    def name(self) -> str:
+        return self.manifest.name
 
     @property
     def provider(self) -> str:
@@ -139,10 +166,6 @@ class OnnxEngine:
     @property
     def version(self) -> str:
         return self.manifest.version
-
-    @property
-    def buckets(self) -> tuple[int, ...]:
-        return self._buckets
 
     def warmup(self, buckets: Sequence[int]) -> None:
         """Run every bucket shape once, so the first real batch of each shape is not slow.

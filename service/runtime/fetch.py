@@ -1,4 +1,5 @@
-"""`image_url` fetching that cannot be turned against the service's own network (SSRF).
+"""Image URL fetching that cannot be turned against the service's own network (SSRF); the service's
+`image_url` items and the backfill's URL catalogues both go through it.
 
 The host is resolved first and every address checked (loopback, private, link-local, metadata, ...);
 the connection then goes to the checked address (Host header and TLS name kept), so DNS cannot change
@@ -11,18 +12,14 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from courier_core.errors import ItemCode, ItemError
 from service import metrics
-
-FETCH_ERROR = "fetch_error"
-FETCH_TIMEOUT = "fetch_timeout"
-FETCH_REFUSED = "fetch_refused"
-IMAGE_TOO_LARGE = "image_too_large"
 
 # Cloud metadata endpoints outside the private/link-local ranges.
 _METADATA = {
@@ -35,21 +32,29 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class FetchError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+class FetchError(ItemError):
+    """A URL that gave no image: refused, unreachable, too slow, not 200 or too large."""
 
 
 @dataclass(frozen=True)
 class FetchPolicy:
+    """`allow_hosts`: host names, IPs or CIDRs exempt from the private-address refusal; `allow_http`: the
+    same, allowed over plain http. Entries are lower-cased; a malformed CIDR raises ValueError."""
+
     allow_hosts: Sequence[str] = ()
     allow_http: Sequence[str] = ()
     connect_timeout_s: float = 2.0
     total_timeout_s: float = 5.0
     max_redirects: int = 3
     max_bytes: int = 10 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("allow_hosts", "allow_http"):
+            entries = tuple(entry.lower() for entry in getattr(self, name))
+            for entry in entries:
+                if "/" in entry:
+                    ipaddress.ip_network(entry, strict=False)
+            object.__setattr__(self, name, entries)
 
 
 def _matches(host: str, address: IPAddress | None, entries: Sequence[str]) -> bool:
@@ -90,6 +95,14 @@ class Fetcher:
     async def close(self) -> None:
         await self._client.aclose()
 
+    async def fetch_many(self, urls: Iterable[str]) -> list[bytes | FetchError]:
+        """Every URL fetched concurrently: its body or its `FetchError`, in order."""
+        results = await asyncio.gather(*(self.fetch(url) for url in urls), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, FetchError):
+                raise result
+        return results  # type: ignore[return-value]
+
     async def fetch(self, url: str) -> bytes:
         """The body of `url`, or `FetchError` with code fetch_refused / fetch_timeout / fetch_error /
         image_too_large."""
@@ -99,7 +112,7 @@ class Fetcher:
                 return await self._follow(url)
         except TimeoutError:
             raise FetchError(
-                FETCH_TIMEOUT, f"{url} took longer than {self.policy.total_timeout_s}s"
+                ItemCode.FETCH_TIMEOUT, f"{url} took longer than {self.policy.total_timeout_s}s"
             ) from None
         finally:
             metrics.FETCH.observe(time.perf_counter() - started)
@@ -113,24 +126,24 @@ class Fetcher:
                         url = urljoin(url, resp.headers["location"])
                         continue
                     if resp.status_code != 200:
-                        raise FetchError(FETCH_ERROR, f"{url} answered HTTP {resp.status_code}")
+                        raise FetchError(ItemCode.FETCH_ERROR, f"{url} answered HTTP {resp.status_code}")
                     return await self._read_capped(resp, url)
             except httpx.TimeoutException:
-                raise FetchError(FETCH_TIMEOUT, f"{url} timed out") from None
+                raise FetchError(ItemCode.FETCH_TIMEOUT, f"{url} timed out") from None
             except httpx.HTTPError as exc:
-                raise FetchError(FETCH_ERROR, f"cannot fetch {url}: {exc}") from None
-        raise FetchError(FETCH_ERROR, f"more than {self.policy.max_redirects} redirects")
+                raise FetchError(ItemCode.FETCH_ERROR, f"cannot fetch {url}: {exc}") from None
+        raise FetchError(ItemCode.FETCH_ERROR, f"more than {self.policy.max_redirects} redirects")
 
     async def _read_capped(self, resp: httpx.Response, url: str) -> bytes:
         limit = self.policy.max_bytes
         declared = resp.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise FetchError(IMAGE_TOO_LARGE, f"{url} is {declared} bytes, limit {limit}")
+            raise FetchError(ItemCode.IMAGE_TOO_LARGE, f"{url} is {declared} bytes, limit {limit}")
         chunks, total = [], 0
         async for chunk in resp.aiter_bytes():
             total += len(chunk)
             if total > limit:
-                raise FetchError(IMAGE_TOO_LARGE, f"{url} is over the {limit}-byte limit")
+                raise FetchError(ItemCode.IMAGE_TOO_LARGE, f"{url} is over the {limit}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -139,17 +152,19 @@ class Fetcher:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host:
-            raise FetchError(FETCH_REFUSED, f"only http(s) URLs with a host are fetched, got {url!r}")
+            raise FetchError(
+                ItemCode.FETCH_REFUSED, f"only http(s) URLs with a host are fetched, got {url!r}"
+            )
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
         except ValueError:
             literal = None
         if parts.scheme == "http" and not _matches(host, literal, self.policy.allow_http):
-            raise FetchError(FETCH_REFUSED, f"plain http is not allowed for {host} (https only)")
+            raise FetchError(ItemCode.FETCH_REFUSED, f"plain http is not allowed for {host} (https only)")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = literal or await self._resolve(host, port)
         if is_forbidden_address(address) and not _matches(host, address, self.policy.allow_hosts):
-            raise FetchError(FETCH_REFUSED, f"{host} resolves to {address}, a non-public address")
+            raise FetchError(ItemCode.FETCH_REFUSED, f"{host} resolves to {address}, a non-public address")
         ip_host = f"[{address}]" if address.version == 6 else str(address)
         netloc = f"{ip_host}:{parts.port}" if parts.port else ip_host
         pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
@@ -162,11 +177,13 @@ class Fetcher:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise FetchError(FETCH_ERROR, f"cannot resolve {host}: {exc}") from None
+            raise FetchError(ItemCode.FETCH_ERROR, f"cannot resolve {host}: {exc}") from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses:
-            raise FetchError(FETCH_ERROR, f"{host} has no address")
+            raise FetchError(ItemCode.FETCH_ERROR, f"{host} has no address")
         for address in addresses:
             if is_forbidden_address(address) and not _matches(host, address, self.policy.allow_hosts):
-                raise FetchError(FETCH_REFUSED, f"{host} resolves to {address}, a non-public address")
+                raise FetchError(
+                    ItemCode.FETCH_REFUSED, f"{host} resolves to {address}, a non-public address"
+                )
         return addresses[0]

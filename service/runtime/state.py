@@ -1,64 +1,68 @@
-"""What the routes share: the loaded parts, readiness and the drain flag (one per process)."""
+"""What the routes and the server share: settings, the pipeline, readiness and the drain lifecycle.
+
+One per process. Draining is one transition (`begin_drain`) and one wait (`wait_idle`), used by both the
+SIGTERM handler and the shutdown of the app; nothing polls.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Iterator
 
-from service import metrics
-from service.cache.base import EmbeddingCache
-from service.runtime.admission import Admission
-from service.runtime.batcher import Batcher
-from service.runtime.engine import OnnxEngine
 from service.runtime.pipeline import EmbedPipeline
 from service.settings import Settings
 
-CURRENT_VERSION_TTL_S = 1.0
 
-
-@dataclass
 class ServiceState:
-    settings: Settings
-    engine: OnnxEngine | None = None
-    cache: EmbeddingCache | None = None
-    batcher: Batcher | None = None
-    admission: Admission | None = None
-    pipeline: EmbedPipeline | None = None
-    warmed_up: bool = False
-    draining: bool = False
-    active_requests: int = 0
-    _current: tuple[str, float] | None = field(default=None, repr=False)
-
-    def checks(self) -> dict[str, bool]:
-        batcher = self.batcher
-        return {
-            "model_loaded": self.engine is not None,
-            "warmed_up": self.warmed_up,
-            "batch_worker_alive": batcher is not None and batcher.alive,
-            "batches_ok": batcher is not None and batcher.healthy,
-            "not_draining": not self.draining,
-        }
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pipeline: EmbedPipeline | None = None  # set while the app runs (between start-up and shutdown)
+        self._draining = False
+        self._active_requests = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def checks(self) -> dict[str, bool]:
+        """Every readiness condition by name (the /readyz body shows them)."""
+        pipeline = self.pipeline
+        parts = pipeline.checks() if pipeline is not None else {}
+        return {
+            "model_loaded": pipeline is not None,
+            "warmed_up": parts.get("warmed_up", False),
+            "batch_worker_alive": parts.get("batch_worker_alive", False),
+            "batches_ok": parts.get("batches_ok", False),
+            "not_draining": not self._draining,
+        }
+
     def ready(self) -> bool:
-        ready = all(self.checks().values())
-        metrics.READY.set(1 if ready else 0)
-        return ready
+        return all(self.checks().values())
 
-    def model_info(self, version: str | None = None, dim: int | None = None) -> dict[str, Any]:
-        assert self.engine is not None
-        manifest = self.engine.manifest
-        if version is None or version == manifest.version:
-            return {"name": manifest.name, "version": manifest.version, "dim": manifest.dim}
-        return {"name": manifest.name, "version": version, "dim": dim}
+    @contextlib.contextmanager
+    def track_request(self) -> Iterator[None]:
+        """Count a request as in flight for as long as the block runs."""
+        self._active_requests += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active_requests -= 1
+            if self._active_requests == 0:
+                self._idle.set()
 
-    async def reader_version(self) -> str:
-        """`courier:model:{name}:current` when set (memoised for a second), else the served version."""
-        assert self.engine is not None and self.cache is not None
-        now = time.monotonic()
-        if self._current is not None and now - self._current[1] < CURRENT_VERSION_TTL_S:
-            return self._current[0]
-        version = await self.cache.get_current_version(self.engine.manifest.name) or self.engine.version
-        self._current = (version, now)
-        return version
+    def begin_drain(self) -> None:
+        """Refuse new work from now on (readiness and data routes answer 503); in-flight work goes on."""
+        self._draining = True
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is in flight, at most `timeout_s`; False when the time ran out."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True

@@ -2,38 +2,49 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Response
 
-from service.api.responses import ORJSONResponse
+from service.api.deps import StateDep
+from service.api.schemas import CacheStatus, Liveness, ModelInfo, Readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_class=ORJSONResponse)
-async def healthz() -> Response:
-    return ORJSONResponse({"status": "ok"})
+@router.get("/healthz", operation_id="healthz", response_model=Liveness)
+async def healthz() -> Liveness:
+    return Liveness()
 
 
-@router.get("/readyz", response_class=ORJSONResponse)
-async def readyz(request: Request) -> Response:
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    response_model=Readiness,
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "not ready (loading, unhealthy) or draining; the body says which check failed",
+            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+        }
+    },
+)
+async def readyz(state: StateDep, response: Response) -> Readiness:
     """200 ready (or degraded: Redis down, serving uncached), 503 otherwise; the body says why."""
-    state = request.app.state.courier
     checks = state.checks()
-    ready = state.ready
-    cache = state.cache
-    cache_ok = cache is not None and cache.available and await cache.ping()
-    body = {
-        "status": ("degraded" if not cache_ok else "ready")
-        if ready
-        else ("draining" if state.draining else "not_ready"),
-        "checks": checks,
-        "cache": {"kind": cache.kind if cache is not None else None, "available": cache_ok},
-        "provider": state.engine.provider if state.engine else None,
-        "model": state.model_info() if state.engine else None,
-        "queue_items": state.admission.in_flight if state.admission else 0,
-    }
-    if not cache_ok and ready:
-        body["detail"] = "cache unreachable: serving uncached (degraded but ready)"
-    headers = None if ready else {"Retry-After": "1"}
-    return ORJSONResponse(body, status_code=200 if ready else 503, headers=headers)
+    ready = all(checks.values())
+    pipeline = state.pipeline
+    cache_ok = pipeline is not None and await pipeline.cache_reachable()
+    if ready:
+        status = "ready" if cache_ok else "degraded"
+    else:
+        status = "draining" if state.draining else "not_ready"
+        response.status_code = 503
+        response.headers["Retry-After"] = "1"
+    return Readiness(
+        status=status,
+        checks=checks,
+        cache=CacheStatus(kind=pipeline.cache_kind if pipeline else None, available=cache_ok),
+        provider=pipeline.provider if pipeline else None,
+        model=ModelInfo.model_validate(pipeline.model) if pipeline else None,
+        queue_items=pipeline.queue_items if pipeline else 0,
+        detail="cache unreachable: serving uncached (degraded but ready)" if ready and not cache_ok else None,
+    )

@@ -1,15 +1,19 @@
-"""/metrics in the Prometheus text format (this process's registry)."""
+"""/metrics in the Prometheus text exposition format (this process's registry)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", include_in_schema=True)
-async def metrics(request: Request) -> Response:
-    _ = request.app.state.courier.ready  # refreshes courier_ready
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "every courier_* series in Prometheus's text exposition format"}},
+)
+async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

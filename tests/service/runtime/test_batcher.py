@@ -1,4 +1,5 @@
-"""The micro-batcher in-process with the real fixture engine: batch formation, failures, readiness."""
+"""The micro-batcher with the real fixture engine: batch formation, failures and deadlines as outcomes,
+readiness."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from service.runtime.batcher import Batcher, DeadlineExceeded, InferenceFailed
+from courier_core.errors import ItemCode
+from service.runtime.batcher import Batcher
 from service.runtime.engine import OnnxEngine
+from service.runtime.outcome import Outcome
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def images(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, (count, 32, 32, 3), dtype=np.uint8)
 
 
-def submit_all(batcher: Batcher, batch: np.ndarray, deadline: float) -> list[asyncio.Future[np.ndarray]]:
+def submit_all(batcher: Batcher, batch: np.ndarray, deadline: float) -> list[asyncio.Future[Outcome]]:
     loop = asyncio.get_running_loop()
     futures = [loop.create_future() for _ in batch]
     for image, future in zip(batch, futures, strict=True):
@@ -54,7 +57,7 @@ def test_items_are_batched_up_to_the_size_bound(engine) -> None:
         sizes.append(len(batch))
         return engine.embed(batch)
 
-    async def run() -> list[np.ndarray]:
+    async def run() -> list[Outcome]:
         batcher = Batcher(embed, max_batch_size=4, max_delay_s=0.05)
         batcher.start()
         deadline = time.monotonic() + 5
@@ -65,42 +68,40 @@ def test_items_are_batched_up_to_the_size_bound(engine) -> None:
 
     results = asyncio.run(run())
     assert sizes == [4, 4, 2]
+    assert all(outcome.error is None and not outcome.cached for outcome in results)
     expected = engine.embed(np.concatenate([images(4), images(6, seed=1)]))
-    np.testing.assert_allclose(np.stack(results), expected, atol=1e-6)
+    np.testing.assert_allclose(np.stack([outcome.vector for outcome in results]), expected, atol=1e-6)
 
 
 def test_failing_batches_fail_their_items_and_readiness(engine) -> None:
     def broken(batch: np.ndarray) -> np.ndarray:
         raise RuntimeError("device lost")
 
-    async def run() -> tuple[list[BaseException], bool, bool]:
+    async def run() -> tuple[list[Outcome], bool, bool]:
         batcher = Batcher(broken, max_batch_size=2, max_delay_s=0.0, unready_after_failures=3)
         batcher.start()
-        errors = []
-        for _ in range(3):
-            with pytest.raises(InferenceFailed) as info:
-                await submit_all(batcher, images(1), time.monotonic() + 5)[0]
-            errors.append(info.value)
+        outcomes = [await submit_all(batcher, images(1), time.monotonic() + 5)[0] for _ in range(3)]
         healthy, alive = batcher.healthy, batcher.alive
         await batcher.stop()
-        return errors, healthy, alive
+        return outcomes, healthy, alive
 
-    errors, healthy, alive = asyncio.run(run())
-    assert "device lost" in str(errors[0])
+    outcomes, healthy, alive = asyncio.run(run())
+    assert all(o.vector is None and o.error.code == ItemCode.INFERENCE_ERROR for o in outcomes)
+    assert "device lost" in outcomes[0].error.message
     assert alive and not healthy
 
 
 def test_expired_items_skip_inference(engine) -> None:
     calls: list[int] = []
 
-    async def run() -> None:
+    async def run() -> Outcome:
         batcher = Batcher(
             lambda b: calls.append(len(b)) or engine.embed(b), max_batch_size=8, max_delay_s=0.05
         )
         batcher.start()
-        with pytest.raises(DeadlineExceeded):
-            await submit_all(batcher, images(1), time.monotonic() + 0.01)[0]
+        outcome = await submit_all(batcher, images(1), time.monotonic() + 0.01)[0]
         await batcher.stop()
+        return outcome
 
-    asyncio.run(run())
+    assert asyncio.run(run()).error.code == ItemCode.DEADLINE
     assert calls == []
