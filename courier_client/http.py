@@ -9,6 +9,7 @@ your own: pools, proxies, TLS, event hooks) or `transport=` to control the conne
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
@@ -61,6 +62,18 @@ class _Client:
         for part in _parts(list(dict.fromkeys(item_ids)), self._max_ids):
             yield {"item_ids": part, "encoding": "base64"}
 
+    def _settle(
+        self, attempt: int, response: httpx.Response | None, error: httpx.TransportError | None
+    ) -> dict[str, Any] | float:
+        """After try `attempt`: the body when it settles the call (or the error raised), else the seconds
+        to wait before the next try."""
+        if self._retry.should_retry(attempt, response):
+            return self._retry.delay_s(attempt, response)
+        if response is None:
+            assert error is not None
+            raise error
+        return _payload(response)
+
 
 class CourierClient(_Client):
     """Synchronous client. Give `base_url`, or an `http` client that has one."""
@@ -110,18 +123,17 @@ class CourierClient(_Client):
         return result
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
+            response, error = None, None
             try:
-                response: httpx.Response | None = self._http.post(path, json=body, headers=self._headers)
-            except httpx.TransportError:
-                response = None
-                if not self._retry.should_retry(attempt, None):
-                    raise
-            if response is not None and not self._retry.should_retry(attempt, response):
-                return _payload(response)
-            time.sleep(self._retry.delay_s(attempt, response))
-            attempt += 1
+                response = self._http.post(path, json=body, headers=self._headers)
+            except httpx.TransportError as exc:
+                error = exc
+            settled = self._settle(attempt, response, error)
+            if isinstance(settled, dict):
+                return settled
+            time.sleep(settled)
+        raise AssertionError("unreachable")
 
 
 class AsyncCourierClient(_Client):

@@ -111,6 +111,7 @@ async def test_not_ready_until_warmed_up() -> None:
     assert ready.status_code == 503 and ready.headers["retry-after"] == "1"
     assert ready.json()["status"] == "not_ready" and ready.json()["checks"]["warmed_up"] is False
     assert after.status_code == 200 and after.json()["status"] == "ready"
+    assert engine.warmed_buckets == (1, 2, 4, 8, 16, 32)  # every batch shape ran before ready
 
 
 async def test_draining_refuses_new_work_but_not_liveness() -> None:
