@@ -56,9 +56,10 @@ class CourierMiddleware:
         try:
             if path not in EXEMPT_PATHS and state.draining:
                 metrics.QUEUE_REJECTIONS.labels("draining").inc()
-                message = "the service is shutting down"
-                response = error_response(503, RequestCode.DRAINING, message, retry_after=1)
-                await response(scope, receive, send_tracking)
+                refusal = error_response(
+                    503, RequestCode.DRAINING, "the service is shutting down", retry_after=1
+                )
+                await refusal(scope, receive, send_tracking)
                 return
             declared = _content_length(scope)
             if declared is not None and declared > limit:
