@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
-from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli
+from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli, run_backfill_process
 
 pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -22,7 +22,7 @@ def test_ray_engine_backfills_like_the_local_engine(
     mixed_catalogue, onnx_model_repo, engine, redis_db, tmp_path
 ):
     out = tmp_path / "ray.parquet"
-    code, summary, stderr = run_backfill_cli(
+    code, summary, stderr = run_backfill_process(  # Ray starts its own processes: keep them out of pytest's
         mixed_catalogue,
         onnx_model_repo,
         "--engine",

@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.models import ModelRepo
-from tests.fixtures.redis import free_port
-from tests.service.helpers import ServiceProcess, image_bytes, item, start_service
+from harness.images import image_bytes, item
+from harness.models import ModelRepo
+from harness.redis import free_port
+from harness.service import ServiceProcess, start_service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = REPO_ROOT / "deploy" / "prometheus.yml"
