@@ -51,7 +51,10 @@ def create_app(settings: Settings) -> FastAPI:
             settings.decode_pool_workers,
             DecodeLimits(engine.input_size, settings.max_image_pixels, settings.max_image_bytes),
         )
-        metrics.MODEL_INFO.labels(manifest.name, manifest.version, str(manifest.dim), engine.provider).set(1)
+        gpu_unused = str(engine.gpu_unused).lower()
+        metrics.MODEL_INFO.labels(
+            manifest.name, manifest.version, str(manifest.dim), engine.provider, gpu_unused
+        ).set(1)
         cache = make_cache(settings)
         await cache.start()
         fetcher = Fetcher(
