@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +38,10 @@ class Target:
 
 
 IMAGES = {
-    # python:3.11-slim-bookworm (glibc 2.36) and nvidia/cuda:*-ubuntu24.04 with Ubuntu's Python 3.12
+    # python:3.11-slim-bookworm (glibc 2.36). The GPU lock serves nvidia/cuda:*-ubuntu24.04 with Ubuntu's
+    # Python 3.12 (glibc 2.39) and ray.Dockerfile's Ray image (Ubuntu 22.04, glibc 2.35): resolved for 2.35.
     "cpu": Target("serve,cpu", "3.11", (2, 36), HERE / "constraints-cpu.txt"),
-    "gpu": Target("serve,gpu", "3.12", (2, 39), HERE / "constraints-gpu.txt"),
+    "gpu": Target("serve,gpu", "3.12", (2, 35), HERE / "constraints-gpu.txt"),
 }
 
 
@@ -65,12 +67,18 @@ def platform_args(python: str, glibc: tuple[int, int]) -> list[str]:
 
 
 def resolve(
-    extras: str, *, target: Target | None = None, constraints: Path | None = None, pip: str = sys.executable
+    extras: str,
+    *,
+    target: Target | None = None,
+    constraints: Path | None = None,
+    also: Sequence[str] = (),
+    pip: str = sys.executable,
 ) -> dict[str, str]:
     """{canonical name: version} that `pip install '.[extras]'` would install, the project itself excluded.
 
     The project is resolved from a copy of pyproject.toml (its dependencies are all there), so nothing
-    is written into the work tree. `target` resolves for an image's interpreter instead of this one.
+    is written into the work tree. `target` resolves for an image's interpreter instead of this one;
+    `also` adds requirements installed beside the project (the Ray image's `ray`).
     """
     with tempfile.TemporaryDirectory(prefix="courier-resolve-") as tmp:
         project = Path(tmp) / "project"
@@ -84,7 +92,7 @@ def resolve(
             command += platform_args(target.python, target.glibc)
         if constraints is not None:
             command += ["--constraint", str(constraints)]
-        command.append(f"{project}[{extras}]")
+        command += [*also, f"{project}[{extras}]"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
