@@ -18,8 +18,13 @@ from packaging.version import Version
 
 from tests.deploy.lockfile import lock
 
-MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
-MAKE_INSTALL_EXTRAS = re.search(r"^EXTRAS \?= (\S+)$", MAKEFILE.read_text(), re.M).group(1)  # type: ignore[union-attr]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MAKEFILE = (REPO_ROOT / "Makefile").read_text()
+MAKE_INSTALL_EXTRAS = re.search(r"^EXTRAS \?= (\S+)$", MAKEFILE, re.M).group(1)  # type: ignore[union-attr]
+# `make install` puts this torch (the CPU wheel) in first, so the project's `torch>=` is already met.
+TORCH = "torch==" + re.search(r"^TORCH_VERSION \?= (\S+)$", MAKEFILE, re.M).group(1)  # type: ignore[union-attr]
+RAY_DOCKERFILE = (REPO_ROOT / "deploy" / "docker" / "ray.Dockerfile").read_text()
+RAY = "ray[default,data]==" + re.search(r"^ARG RAY_VERSION=(\S+)$", RAY_DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
 
 # extras → the onnxruntime builds that install must contain. With the two image sets (`serve,cpu` and
 # `serve,gpu`) these prove that no extra but `cpu` brings the CPU build and none but `gpu` the GPU build.
@@ -34,12 +39,16 @@ IMAGE_RUNTIMES = {"cpu": ["onnxruntime"], "gpu": ["onnxruntime-gpu"]}
 def resolutions() -> Iterator[dict[str, Future[dict[str, str]]]]:
     if Version(metadata.version("pip")) < Version("25.3"):
         pytest.fail("pip >= 25.3 (the dev extra) is needed to dry-run without downloading every wheel")
-    with ThreadPoolExecutor(max_workers=len(INSTALLS) + len(lock.IMAGES)) as pool:
-        futures = {extras: pool.submit(lock.resolve, extras) for extras in INSTALLS}
+    with ThreadPoolExecutor(max_workers=len(INSTALLS) + len(lock.IMAGES) + 1) as pool:
+        futures = {extras: pool.submit(lock.resolve, extras, also=[TORCH]) for extras in INSTALLS}
         for name, target in lock.IMAGES.items():
             futures[f"image:{name}"] = pool.submit(
                 lock.resolve, target.extras, target=target, constraints=target.constraints
             )
+        gpu = lock.IMAGES["gpu"]  # ray.Dockerfile: the GPU lock plus the Ray its base image holds
+        futures["image:ray"] = pool.submit(
+            lock.resolve, gpu.extras, target=gpu, constraints=gpu.constraints, also=[RAY]
+        )
         yield futures
 
 
@@ -67,6 +76,16 @@ def test_image_lock_pins_exactly_what_its_set_resolves_to(
         "run `python deploy/docker/lock.py`"
     )
     assert resolved == pinned
+
+
+def test_ray_image_set_resolves_with_the_gpu_lock_and_the_images_ray(
+    resolutions: dict[str, Future[dict[str, str]]],
+) -> None:
+    resolved = resolutions["image:ray"].result()
+    assert lock.runtimes(resolved) == ["onnxruntime-gpu"]
+    assert resolved["ray"] == RAY.split("==")[1]
+    pinned = lock.read_constraints(lock.IMAGES["gpu"].constraints)
+    assert all(resolved[name] == version for name, version in pinned.items())
 
 
 def test_gpu_image_brings_cuda_and_cudnn_as_wheels(resolutions: dict[str, Future[dict[str, str]]]) -> None:
