@@ -44,7 +44,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory = load_onnx_eng
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await asyncio.to_thread(engine_factory, settings)
-        metrics.MODEL_INFO.labels(engine.name, engine.version, str(engine.dim), engine.provider).set(1)
+        metrics.MODEL_INFO.labels(
+            engine.name, engine.version, str(engine.dim), engine.provider, str(engine.gpu_unused).lower()
+        ).set(1)
         pipeline = build_pipeline(settings, engine)
         await pipeline.start()
         state.pipeline = pipeline

@@ -11,37 +11,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from courier_core.manifest import Manifest
 from courier_core.model_repo import ModelDir, ModelError, check_io, load_model_dir
+from service.runtime.providers import (
+    CUDA,
+    ProviderChoice,
+    ProviderPlan,
+    check_session,
+    installed_runtimes,
+    nvidia_device_visible,
+    plan_providers,
+)
 
 log = logging.getLogger(__name__)
 
-ProviderChoice = Literal["auto", "cpu", "cuda"]
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 
-
-def choose_providers(choice: ProviderChoice = "auto") -> list[str]:
-    """CUDA (after `preload_dlls` where onnxruntime has it) when available and allowed, else CPU."""
+def choose_providers(choice: ProviderChoice = "auto") -> ProviderPlan:
+    """The plan of `service.runtime.providers` for this machine, logged; CUDA DLLs preloaded when CUDA is chosen."""
+    runtimes = installed_runtimes()
     available = ort.get_available_providers()
-    if choice == "cpu":
-        return [CPU]
-    if CUDA in available:
-        preload = getattr(ort, "preload_dlls", None)
-        if preload is not None:
-            try:
-                preload()
-            except Exception as exc:  # a missing optional DLL must not hide the clear error below
-                log.warning("onnxruntime.preload_dlls() failed: %s", exc)
-        return [CUDA, CPU]
-    if choice == "cuda":
-        raise ModelError(f"provider 'cuda' requested but onnxruntime offers only {available}")
-    return [CPU]
+    log.info("onnxruntime %s (%s) offers %s", ort.__version__, ", ".join(runtimes) or "?", available)
+    plan = plan_providers(choice, available, nvidia_device_visible(), runtimes)
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    preload = getattr(ort, "preload_dlls", None)
+    if CUDA in plan.providers and preload is not None:
+        try:
+            preload()
+        except Exception as exc:  # a missing optional DLL must not hide onnxruntime's own clearer error
+            log.warning("onnxruntime.preload_dlls() failed: %s", exc)
+    return plan
 
 
 def bucket_for(n: int, buckets: Sequence[int]) -> int:
@@ -73,6 +77,10 @@ class Engine(Protocol):
     @property
     def provider(self) -> str: ...
 
+    @property
+    def gpu_unused(self) -> bool:
+        """True when an NVIDIA GPU is visible but the model runs on the CPU (a packaging mistake)."""
+
     def warmup(self, buckets: Sequence[int]) -> None:
         """Run every batch shape once, before readiness."""
 
@@ -84,9 +92,15 @@ class OnnxEngine:
     """A loaded, checked model (an `Engine`). `embed` is thread-safe (onnxruntime sessions are)."""
 
     def __init__(
-        self, session: ort.InferenceSession, model_dir: ModelDir, *, pad_batches: bool | None = None
+        self,
+        session: ort.InferenceSession,
+        model_dir: ModelDir,
+        *,
+        pad_batches: bool | None = None,
+        gpu_unused: bool = False,
     ) -> None:
         self._session = session
+        self.gpu_unused = gpu_unused
         self._model_dir = model_dir
         self._buckets: tuple[int, ...] = ()
         manifest = model_dir.manifest
@@ -118,6 +132,7 @@ class OnnxEngine:
         Raises `ModelError` with a message naming the file when anything does not match the manifest.
         """
         checked = load_model_dir(model_dir, name, version)
+        plan = choose_providers(providers)
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = inter_op_threads
@@ -125,12 +140,15 @@ class OnnxEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         try:
             session = ort.InferenceSession(
-                str(checked.onnx_path), sess_options=options, providers=choose_providers(providers)
+                str(checked.onnx_path), sess_options=options, providers=list(plan.providers)
             )
         except Exception as exc:
             raise ModelError(f"onnxruntime cannot load {checked.onnx_path}: {exc}") from None
         check_io(checked.manifest, session.get_inputs(), session.get_outputs())
-        engine = cls(session, checked, pad_batches=pad_batches)
+        used = check_session(plan, providers, session.get_providers())
+        if used is not plan:
+            log.warning("%s", used.warnings[-1])
+        engine = cls(session, checked, pad_batches=pad_batches, gpu_unused=used.gpu_unused)
         log.info(
             "loaded model %s version %s (dim %d, input %dx%d) on %s",
             engine.manifest.name,
@@ -138,7 +156,7 @@ class OnnxEngine:
             engine.dim,
             engine.input_size,
             engine.input_size,
-            engine.provider,
+            session.get_providers(),
         )
         return engine
 

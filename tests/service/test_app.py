@@ -151,7 +151,7 @@ async def test_metrics_hold_every_documented_series(real_app, onnx_model_repo) -
     assert values[("courier_requests_total", (("code", "200"), ("route", "/embed")))] >= 1
     info = [dict(labels) for name, labels in values if name == "courier_model_info"]
     served = {"name": onnx_model_repo.name, "version": onnx_model_repo.version, "dim": "16"}
-    assert served | {"provider": "CPUExecutionProvider"} in info
+    assert served | {"provider": "CPUExecutionProvider", "gpu_unused": "false"} in info
 
 
 async def test_redis_outage_degrades_to_uncached_serving(real_app, redis_server) -> None:
