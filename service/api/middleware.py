@@ -15,7 +15,7 @@ from service.api.responses import error_response
 from service.runtime.state import ServiceState
 
 EXEMPT_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"}
+    {"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
 )
 KNOWN_ROUTES = frozenset({"/embed", "/embeddings:lookup"}) | EXEMPT_PATHS
 
