@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     @property
     def onnx_intra_op_threads(self) -> int:
         """Decode workers and onnxruntime share the CPU: by default onnxruntime gets the cores the decode
-        pool leaves (1 on 2 cores, where 2 intra-op threads cost ~30% more CPU per item for no speed-up)."""
+        pool leaves (benchmarks/RESULTS.md, "Service", measures the alternative)."""
         if self.intra_op_threads:
             return self.intra_op_threads
         return max(1, (os.cpu_count() or 1) - self.decode_pool_workers)

@@ -1,6 +1,6 @@
 """The async embedding-cache interface shared by the service and the backfill job.
 
-Values are the wire format of DESIGN §6 (`courier_core.cache_keys`): key `courier:emb:{version}:{item_id}`,
+Values are the wire format of docs/design.md, "Cache layout" (`courier_core.cache_keys`): key `courier:emb:{version}:{item_id}`,
 raw little-endian float32 bytes. A value of the wrong length is reported as a miss, never returned.
 """
 
