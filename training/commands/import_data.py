@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     w = result.written
     print(
         f"wrote {result.out}: {w.items:,} items, {w.events:,} events, {w.requests:,} page views, "
-        f"{w.users:,} users, {w.clicks:,} clicks; how they were built: {result.out / 'dataset.json'}"
+        f"{w.clicks:,} clicks; how they were built: {result.out / 'dataset.json'}"
     )
     if result.negatives is not None:
         n = result.negatives

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from training.importers.tables import RowFilter
 
@@ -28,6 +29,7 @@ class Catalogue:
         self.source = source
         self.dropped = dict(dropped or {})
         self._index = pd.Index(self.items["item_id"].to_numpy(dtype=object))
+        self.arrow_ids = pa.array(self.items["item_id"].to_numpy(dtype=object), pa.string())
         self.category_codes, self.category_names = pd.factorize(self.items["category"], sort=True)
 
     def __len__(self) -> int:

@@ -89,7 +89,7 @@ class NegativeSampler:
         slot_page = page[slot_click]
         slot_week = week_of(ts[slot_click])
         slot_category = self.item_categories[item[slot_click]]
-        taken = page.astype(np.int64) * self.n_items + item
+        taken = np.sort(page.astype(np.int64) * self.n_items + item)  # (page, item) pairs already on a page
         chosen = np.full(len(slot_page), -1, dtype=np.int64)
 
         for pool, keys, counter in (
@@ -103,12 +103,12 @@ class NegativeSampler:
                 drawn = self._draw(pool, [k[pending] for k in keys], rng)
                 ok = drawn >= 0
                 keys_new = slot_page[pending].astype(np.int64) * self.n_items + drawn
-                ok &= ~np.isin(keys_new, taken)
+                ok &= ~_contains(taken, keys_new)
                 ok &= (
                     ~pd.Series(np.where(ok, keys_new, -1 - np.arange(len(keys_new)))).duplicated().to_numpy()
                 )
                 chosen[pending[ok]] = drawn[ok]
-                taken = np.concatenate([taken, keys_new[ok]])
+                taken = np.sort(np.concatenate([taken, keys_new[ok]]))
                 setattr(stats, counter, getattr(stats, counter) + int(ok.sum()))
         filled = chosen >= 0
         stats.missing = int((~filled).sum())
@@ -125,3 +125,11 @@ class NegativeSampler:
             if picks is not None:
                 drawn[positions] = picks
         return drawn
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Membership by binary search (np.isin re-hashes both arrays on every call)."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    positions = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[positions] == keys

@@ -48,7 +48,6 @@ class Written:
     items: int
     events: int
     requests: int
-    users: int
     clicks: int
 
 
@@ -82,7 +81,6 @@ def write_dataset(
     """events.parquet and items.parquet from the page files, leaving out items in `failed` (code → why)."""
     failed_codes = np.fromiter(failed, dtype=np.int64, count=len(failed))
     shown = np.zeros(len(catalogue), dtype=bool)
-    users: set[str] = set()
     requests = events = clicks = 0
     staging = out / f".{EVENTS_FILE}.partial"
     with pq.ParquetWriter(staging, EVENT_SCHEMA) as writer:
@@ -92,22 +90,18 @@ def write_dataset(
                 pages = _without_failed(pages, failed_codes, failed, catalogue, synthesised, source, ledger)
             if not len(pages):
                 continue
-            table = pa.Table.from_pandas(
-                pd.DataFrame(
-                    {
-                        "user_id": pages["user_id"].to_numpy(dtype=object),
-                        "request_id": pages["request_id"].to_numpy(dtype=object),
-                        "item_id": catalogue.ids(pages["item"].to_numpy()),
-                        "clicked": pages["clicked"].to_numpy(dtype=np.int8),
-                        "ts": pages["ts"].to_numpy(dtype=np.int64),
-                    }
-                ),
+            table = pa.table(
+                {
+                    "user_id": pa.array(pages["user_id"], pa.string()),
+                    "request_id": pa.array(pages["request_id"], pa.string()),
+                    "item_id": catalogue.arrow_ids.take(pa.array(pages["item"].to_numpy())),
+                    "clicked": pa.array(pages["clicked"].to_numpy(dtype=np.int8)),
+                    "ts": pa.array(pages["ts"].to_numpy(dtype=np.int64)),
+                },
                 schema=EVENT_SCHEMA,
-                preserve_index=False,
             )
             writer.write_table(table)
             shown[pages["item"].to_numpy()] = True
-            users.update(pages["user_id"].unique().tolist())
             requests += pages["request_id"].nunique()
             events += len(pages)
             clicks += int(pages["clicked"].sum())
@@ -128,7 +122,7 @@ def write_dataset(
     pq.write_table(pa.Table.from_pandas(items, schema=ITEM_SCHEMA, preserve_index=False), items_staging)
     os.replace(items_staging, out / ITEMS_FILE)
     os.replace(staging, out / EVENTS_FILE)
-    return Written(int(shown.sum()), events, requests, len(users), clicks)
+    return Written(int(shown.sum()), events, requests, clicks)
 
 
 def _without_failed(

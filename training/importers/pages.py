@@ -41,25 +41,45 @@ class Source:
 
 
 def form_pages(rows: pd.DataFrame, config: PageConfig, source: Source, ledger: SkipLedger) -> pd.DataFrame:
-    """Staged rows → page rows (request_id, user_id, item, clicked, ts, row), repeats merged."""
+    """Staged rows → page rows (request_id, user_id, item, clicked, ts, row), repeats merged.
+
+    Grouping runs on integer codes, and each page view's request id string is made once and shared by
+    its rows: a bucket holds millions of rows, and a Python string per row per step would not fit.
+    """
     rows = rows.reset_index(drop=True)
     if config.window_ms is None:
         rows = _one_user_per_request(rows, source, ledger)
-        first_ts = rows.groupby("request_id", sort=False)["ts"].transform("min")
-        rows = rows.assign(ts=first_ts.to_numpy(dtype=np.int64))
+        page, request_ids = pd.factorize(rows["request_id"])
+        request_ids = np.asarray(request_ids, dtype=object)
+        page_ts = np.full(len(request_ids), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(page_ts, page, rows["ts"].to_numpy(dtype=np.int64))  # a page view's earliest row
     else:
+        user, users = pd.factorize(rows["user_id"])
         start = rows["ts"].to_numpy(dtype=np.int64) // config.window_ms * config.window_ms
-        rows = rows.assign(
-            ts=start,
-            request_id=rows["user_id"].to_numpy(dtype=object) + "@" + _stamp(start, config.window_ms),
-        )
-    repeated = rows.duplicated(["request_id", "item"], keep="first").to_numpy()
+        start_code, starts = pd.factorize(start)
+        page, page_keys = pd.factorize(user.astype(np.int64) * len(starts) + start_code)
+        page_user, page_start = np.divmod(page_keys, len(starts))
+        page_ts = np.asarray(starts)[page_start]
+        request_ids = np.asarray(users, dtype=object)[page_user] + "@" + _stamp(page_ts, config.window_ms)
+    key = page.astype(np.int64) * (int(rows["item"].max()) + 1) + rows["item"].to_numpy(dtype=np.int64)
+    clicked = rows["clicked"].to_numpy(dtype=np.int8)
+    repeated = pd.Series(key).duplicated(keep="first").to_numpy()
+    if repeated.any():
+        clicked = pd.Series(clicked).groupby(key, sort=False).transform("max").to_numpy(dtype=np.int8)
+    pages = pd.DataFrame(
+        {
+            "request_id": request_ids[page],
+            "user_id": rows["user_id"],
+            "item": rows["item"].to_numpy(dtype=np.int32),
+            "clicked": clicked,
+            "ts": page_ts[page],
+            "row": rows["row"].to_numpy(dtype=np.int64),
+        }
+    )
     if repeated.any():
         what = "the same item twice in one page view (merged; clicked if any copy was)"
-        ledger.add(source.file, None, what, int(repeated.sum()), _examples(rows[repeated], source))
-        clicked = rows.groupby(["request_id", "item"], sort=False)["clicked"].transform("max")
-        rows = rows.assign(clicked=clicked.to_numpy(dtype=np.int8))[~repeated]
-    return rows.reset_index(drop=True)
+        ledger.add(source.file, None, what, int(repeated.sum()), _examples(pages[repeated], source))
+    return pages[~repeated].reset_index(drop=True)
 
 
 def user_clicks(pages: pd.DataFrame) -> pd.Series:
@@ -77,7 +97,9 @@ def keep_users(
 
 
 def _one_user_per_request(rows: pd.DataFrame, source: Source, ledger: SkipLedger) -> pd.DataFrame:
-    users = rows.groupby("request_id", sort=False)["user_id"].transform("nunique").to_numpy()
+    page = pd.factorize(rows["request_id"])[0]
+    user = pd.factorize(rows["user_id"])[0]
+    users = pd.Series(user).groupby(page, sort=False).transform("nunique").to_numpy()
     shared = users > 1
     if shared.any():
         ledger.add(
@@ -95,7 +117,7 @@ def _stamp(start_ms: np.ndarray, window_ms: int) -> np.ndarray:
     fmt = "%Y-%m-%d" if window_ms % 86_400_000 == 0 else "%Y-%m-%dT%H:%M:%S"
     unique, inverse = np.unique(start_ms, return_inverse=True)
     text = pd.to_datetime(unique, unit="ms", utc=True).strftime(fmt).to_numpy(dtype=object)
-    return text[inverse]
+    return text[inverse.reshape(-1)]
 
 
 def _examples(rows: pd.DataFrame, source: Source) -> list[str]:

@@ -63,7 +63,8 @@ def build_page_views(
             if sampler is not None and len(pages):
                 pages, stats = _add_negatives(pages, sampler, np.random.default_rng([config.seed, bucket]))
                 result.negatives.add(stats)
-            pages = pages.sort_values(["ts", "request_id", "item"], kind="stable")
+            request_code = pd.factorize(pages["request_id"])[0]
+            pages = pages.iloc[np.lexsort((pages["item"].to_numpy(), request_code, pages["ts"].to_numpy()))]
             out = work_dir / f"pages-{bucket:04d}.parquet"
             pq.write_table(
                 pa.Table.from_pandas(pages[PAGE_SCHEMA.names], schema=PAGE_SCHEMA, preserve_index=False), out
@@ -114,15 +115,14 @@ def _add_negatives(
         clicks["ts"].to_numpy(dtype=np.int64),
         rng,
     )
-    first = clicks.drop_duplicates("request_id").set_index("request_id")
-    request_ids = np.asarray(page_ids, dtype=object)[page]
+    first_row = np.unique(page_codes, return_index=True)[1]  # codes are 0..n-1: row n is page n's first
     negatives = pd.DataFrame(
         {
-            "request_id": request_ids,
-            "user_id": first.loc[request_ids, "user_id"].to_numpy(dtype=object),
+            "request_id": np.asarray(page_ids, dtype=object)[page],
+            "user_id": clicks["user_id"].to_numpy(dtype=object)[first_row][page],
             "item": item.astype(np.int32),
             "clicked": np.int8(0),
-            "ts": first.loc[request_ids, "ts"].to_numpy(dtype=np.int64),
+            "ts": clicks["ts"].to_numpy(dtype=np.int64)[first_row][page],
             "row": np.int64(-1),
         }
     )

@@ -17,7 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 DAY_MS = 86_400_000
-BUCKET_INPUT_BYTES = 512 << 20  # about one bucket per 512 MiB of input
+BUCKET_INPUT_BYTES = 32 << 20  # about one bucket per 32 MiB of input (a few hundred MB of memory)
+MAX_BUCKETS = 512  # open files while staging; past 16 GiB of input the buckets grow instead
+FLUSH_ROWS = 8192
 STAGED_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),
@@ -36,20 +38,26 @@ def week_of(ts_ms: np.ndarray) -> np.ndarray:
 
 
 def bucket_count(input_bytes: int, bucket_bytes: int = BUCKET_INPUT_BYTES) -> int:
-    return max(1, math.ceil(input_bytes / bucket_bytes))
+    return min(MAX_BUCKETS, max(1, math.ceil(input_bytes / bucket_bytes)))
 
 
 class Staging:
-    """Buckets of interaction rows under `directory`, keyed by `key` ("user_id" or "request_id")."""
+    """Buckets of interaction rows under `directory`, keyed by `key` ("user_id" or "request_id").
 
-    def __init__(self, directory: Path, buckets: int, key: str) -> None:
+    Rows wait in memory per bucket until `flush_rows` have gathered, so a bucket file gets a few large
+    row groups rather than one tiny one per input chunk (whose footer metadata would fill memory).
+    """
+
+    def __init__(self, directory: Path, buckets: int, key: str, *, flush_rows: int = FLUSH_ROWS) -> None:
         if key not in ("user_id", "request_id"):
             raise ValueError(f"bucket key must be user_id or request_id, not {key!r}")
         directory.mkdir(parents=True, exist_ok=True)
         self.key = key
         self.paths = [directory / f"bucket-{b:04d}.parquet" for b in range(buckets)]
         self._writers: list[pq.ParquetWriter | None] = [None] * buckets
-        self._popularity: list[pd.Series] = []
+        self._pending: list[list[pa.Table]] = [[] for _ in range(buckets)]
+        self._flush_rows = flush_rows
+        self._popularity: list[tuple[np.ndarray, np.ndarray]] = []
         self.rows = 0
 
     def add(self, frame: pd.DataFrame) -> None:
@@ -60,24 +68,41 @@ class Staging:
             request_id=frame.get("request_id"),
             clicked=frame["clicked"] if "clicked" in frame else np.int8(1),
         )
-        clicks = frame[frame["clicked"].to_numpy() == 1]
-        weeks = week_of(clicks["ts"].to_numpy(dtype=np.int64))
-        self._popularity.append(
-            pd.Series(1, index=pd.MultiIndex.from_arrays([weeks, clicks["item"].to_numpy()]))
-        )
-        if len(self._popularity) >= 64:
-            self._popularity = [self._summed()]
+        clicks = frame["clicked"].to_numpy() == 1
+        weeks = week_of(frame["ts"].to_numpy(dtype=np.int64)[clicks])
+        self._count(np.left_shift(weeks, 32) | frame["item"].to_numpy(dtype=np.int64)[clicks])
         bucket = pd.util.hash_array(frame[self.key].to_numpy(dtype=object)) % np.uint64(len(self.paths))
+        table = pa.Table.from_pandas(frame, schema=STAGED_SCHEMA, preserve_index=False)
         for b in np.unique(bucket):
-            part = pa.Table.from_pandas(frame[bucket == b], schema=STAGED_SCHEMA, preserve_index=False)
-            writer = self._writers[b]
-            if writer is None:
-                writer = self._writers[b] = pq.ParquetWriter(self.paths[b], STAGED_SCHEMA)
-            writer.write_table(part)
+            self._pending[b].append(table.filter(pa.array(bucket == b)))
+            if sum(t.num_rows for t in self._pending[b]) >= self._flush_rows:
+                self._flush(int(b))
         self.rows += len(frame)
 
+    def _flush(self, b: int) -> None:
+        if not self._pending[b]:
+            return
+        writer = self._writers[b]
+        if writer is None:
+            writer = self._writers[b] = pq.ParquetWriter(self.paths[b], STAGED_SCHEMA)
+        writer.write_table(pa.concat_tables(self._pending[b]))
+        self._pending[b] = []
+
+    def _count(self, keys: np.ndarray) -> None:
+        self._popularity.append(np.unique(keys, return_counts=True))
+        if len(self._popularity) >= 64:
+            self._popularity = [self._summed()]
+
+    def _summed(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.concatenate([k for k, _ in self._popularity] or [np.zeros(0, np.int64)])
+        counts = np.concatenate([c for _, c in self._popularity] or [np.zeros(0, np.int64)])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
+
     def close(self) -> None:
-        for writer in self._writers:
+        for b in range(len(self._writers)):
+            self._flush(b)
+            writer = self._writers[b]
             if writer is not None:
                 writer.close()
 
@@ -90,16 +115,5 @@ class Staging:
 
     def popularity(self) -> pd.DataFrame:
         """Clicks per (week, item) over every staged row: columns week, item, count."""
-        summed = self._summed()
-        return pd.DataFrame(
-            {
-                "week": summed.index.get_level_values(0).to_numpy(dtype=np.int64),
-                "item": summed.index.get_level_values(1).to_numpy(dtype=np.int64),
-                "count": summed.to_numpy(dtype=np.int64),
-            }
-        )
-
-    def _summed(self) -> pd.Series:
-        if not self._popularity:
-            return pd.Series([], index=pd.MultiIndex.from_arrays([[], []]), dtype=np.int64)
-        return pd.concat(self._popularity).groupby(level=[0, 1]).sum()
+        keys, counts = self._summed()
+        return pd.DataFrame({"week": keys >> 32, "item": keys & 0xFFFFFFFF, "count": counts})

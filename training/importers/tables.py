@@ -39,7 +39,7 @@ FORMATS = {
     ".pq": "parquet",
 }
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 4 << 20
 JSON_CHUNK_LINES = 100_000
 PARQUET_CHUNK_ROWS = 200_000
 
