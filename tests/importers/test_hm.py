@@ -11,6 +11,7 @@ import pytest
 
 from courier_core.dataset import load_dataset
 from tests.importers.helpers import events, items, provenance, run_import, skipped
+from training.importers.provenance import describe_dataset
 
 DAY_MS = 86_400_000
 
@@ -75,6 +76,8 @@ def test_purchases_of_a_day_become_one_page_view_with_sampled_negatives(
     assert dataset.image_source("0108775009") == str((hm_src / "images/010/0108775009.jpg").resolve())
     doc = provenance(out)
     assert doc["importer"] == "hm" and "not against what users saw" in doc["impressions"]
+    description = "\n".join(describe_dataset(out))  # what compare's report can print
+    assert "Impressions: synthesised" in description and "Negatives: 4 per page view" in description
     assert doc["negatives"]["per_page_view"] == 4 and "same Monday-based UTC week" in doc["negatives"]["pool"]
     merged = (
         "transactions_train.csv",

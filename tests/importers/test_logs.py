@@ -12,6 +12,7 @@ import pytest
 from courier_core.dataset import load_dataset
 from tests.importers.helpers import events, items, provenance, run_import, skipped
 from tests.importers.layouts import log_events, log_items, write_csv
+from training.importers.provenance import describe_dataset
 
 IMPRESSIONS = "user_id=visitor,request_id=page,item_id=sku,clicked=click,ts=time"
 ITEMS_MAP = "item_id=sku,image=picture,title=name,category=dept"
@@ -80,6 +81,7 @@ def test_an_impression_log_keeps_its_page_views_and_labels(
     assert items(out).set_index("item_id").loc["sku-003", "title"] == "item 3"
     doc = provenance(out)
     assert doc["impressions"].startswith("logged") and doc["negatives"] is None
+    assert "- Impressions: logged" in describe_dataset(out)[3] and describe_dataset(src) == []
     assert doc["settings"]["ts_format_resolved"] == "iso"
 
 

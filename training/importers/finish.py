@@ -10,9 +10,10 @@ import numpy as np
 
 from training.importers.catalogue import Catalogue
 from training.importers.negatives import NegativeStats
-from training.importers.output import Written, write_dataset, write_provenance
+from training.importers.output import Written, write_dataset
 from training.importers.pages import PageConfig, Source
 from training.importers.pipeline import build_page_views
+from training.importers.provenance import write_provenance
 from training.importers.skips import SkipLedger
 from training.importers.staging import Staging
 
@@ -22,7 +23,7 @@ from training.importers.staging import Staging
 Localise = Callable[[Catalogue, np.ndarray], tuple[dict[int, str], list[str]]]
 
 SYNTHESISED_NOTE = (
-    "impressions synthesised: the unclicked items of a page view were drawn, not shown to the user, so "
+    "synthesised: the unclicked items of a page view were drawn, not shown to the user, so "
     "an AUC on this dataset measures ranking against sampled negatives, not against what users saw"
 )
 

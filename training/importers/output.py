@@ -7,10 +7,8 @@ are written under temporary names and renamed at the end, so a failed import lea
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,9 +22,9 @@ import pyarrow.parquet as pq
 from courier_core.dataset import EVENTS_FILE, ITEMS_FILE
 from training.importers.catalogue import Catalogue
 from training.importers.pages import Source
+from training.importers.provenance import PROVENANCE_FILE
 from training.importers.skips import SkipLedger, SourceError
 
-PROVENANCE_FILE = "dataset.json"
 WORK_DIR = ".import-work"
 _OURS = {ITEMS_FILE, EVENTS_FILE, PROVENANCE_FILE, "images", ".courier_cache", WORK_DIR}
 EVENT_SCHEMA = pa.schema(
@@ -150,11 +148,3 @@ def _without_failed(
         has_click = kept.groupby("request_id", sort=False)["clicked"].transform("max").to_numpy() == 1
         kept = kept[has_click]
     return kept
-
-
-def write_provenance(out: Path, doc: dict) -> Path:
-    """dataset.json: how page views and negatives were built, and every skip (compare's report cites it)."""
-    doc = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **doc}
-    path = out / PROVENANCE_FILE
-    path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    return path
