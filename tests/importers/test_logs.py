@@ -95,6 +95,17 @@ def test_every_format_gives_the_same_dataset(
     pd.testing.assert_frame_equal(events(tmp_path / "csv"), events(tmp_path / "other"))
 
 
+def test_parquet_timestamps_need_no_format(
+    src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = log_events()
+    _import(capsys, src, _write(src / "events.csv", rows), tmp_path / "csv", "--map", IMPRESSIONS)
+    frame = pd.DataFrame(rows).assign(time=lambda f: pd.to_datetime(f["time"], utc=True))
+    frame.to_parquet(src / "typed.parquet", index=False)
+    _import(capsys, src, src / "typed.parquet", tmp_path / "typed", "--map", IMPRESSIONS)
+    pd.testing.assert_frame_equal(events(tmp_path / "csv"), events(tmp_path / "typed"))
+
+
 def test_a_clicks_only_log_without_requests_gets_windows_and_synthesised_impressions(
     src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

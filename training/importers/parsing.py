@@ -86,6 +86,12 @@ class TimestampParser:
             self.resolved = self.fmt
 
     def __call__(self, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):  # parquet timestamps need no format
+            stamps = values if getattr(values.dt, "tz", None) is not None else values.dt.tz_localize("UTC")
+            bad = stamps.isna().to_numpy()
+            millis = ((stamps - _EPOCH) // pd.Timedelta(milliseconds=1)).fillna(0).to_numpy(dtype=np.int64)
+            self.resolved = self.resolved or "timestamp"
+            return millis, bad
         if self.resolved is None:
             self.resolved = _guess_format(values)
             if self.resolved is None:  # nothing parsable in this chunk: all bad, guess again next chunk

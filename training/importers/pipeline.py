@@ -94,13 +94,15 @@ def _sample_users(staging: Staging, config: PageConfig, source: Source) -> tuple
     hash_key = f"courier{config.seed:09d}"[-16:].rjust(16, "0")
     best = pd.Series(dtype=np.uint64)
     eligible = 0
-    for _, path in staging.buckets():
-        pages = form_pages(staging.read(path), config, source, SkipLedger())  # counted in the real pass
-        counts = user_clicks(pages)
-        users = counts.index[counts.to_numpy() >= config.min_user_events].to_numpy(dtype=object)
-        eligible += len(users)
-        scores = pd.Series(pd.util.hash_array(users, hash_key=hash_key), index=users)
-        best = pd.concat([best, scores]).nsmallest(config.max_users)
+    with Progress("sampling users", total=len(staging.buckets()), unit="buckets") as progress:
+        for _, path in staging.buckets():
+            pages = form_pages(staging.read(path), config, source, SkipLedger())  # counted in the real pass
+            counts = user_clicks(pages)
+            users = counts.index[counts.to_numpy() >= config.min_user_events].to_numpy(dtype=object)
+            eligible += len(users)
+            scores = pd.Series(pd.util.hash_array(users, hash_key=hash_key), index=users)
+            best = pd.concat([best, scores]).nsmallest(config.max_users)
+            progress.update(1)
     return set(best.index), eligible
 
 

@@ -53,8 +53,8 @@ class SkipLedger:
                 break
             skip.examples.append(example)
 
-    def rows(self, file: str | None = None) -> int:
-        return sum(s.rows for s in self._skips.values() if file is None or s.file == file)
+    def rows(self) -> int:
+        return sum(s.rows for s in self._skips.values())
 
     def as_json(self) -> list[dict]:
         return [

@@ -58,7 +58,6 @@ class Staging:
         self._pending: list[list[pa.Table]] = [[] for _ in range(buckets)]
         self._flush_rows = flush_rows
         self._popularity: list[tuple[np.ndarray, np.ndarray]] = []
-        self.rows = 0
 
     def add(self, frame: pd.DataFrame) -> None:
         """Rows with user_id, item (code), ts, row and optionally request_id, clicked (default 1)."""
@@ -77,7 +76,6 @@ class Staging:
             self._pending[b].append(table.filter(pa.array(bucket == b)))
             if sum(t.num_rows for t in self._pending[b]) >= self._flush_rows:
                 self._flush(int(b))
-        self.rows += len(frame)
 
     def _flush(self, b: int) -> None:
         if not self._pending[b]:
