@@ -187,3 +187,10 @@ def test_duplicate_article_ids_stop_with_the_rows(
         f"row 3 (after the header): '{rows[3][0]}'" in stderr
         and f"row {len(rows)} (after the header)" in stderr
     )
+
+
+def test_a_purchase_log_needs_sampled_impressions(
+    hm_src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, stderr = run_import(capsys, "hm", "--src", hm_src, "--out", tmp_path / "out", "--negatives", "0")
+    assert code == 2 and "hm holds clicks only: --negatives must be at least 1" in stderr

@@ -202,10 +202,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace, ledger: SkipLedger) -> ImportResult:
-    if args.negatives < 0:
-        raise ValueError("--negatives must be 0 or more")
     if args.source == "logs":
         events_map = column_map(args.map, required=EVENT_FIELDS, optional=OPTIONAL_EVENT_FIELDS, flag="--map")
+        if "clicked" not in events_map and args.negatives < 1:
+            raise ValueError(
+                "a log without a clicked column has no impressions: --negatives must be at least 1"
+            )
         items_map = None
         if args.items_map:
             items_map = column_map(
@@ -216,6 +218,8 @@ def _import(args: argparse.Namespace, ledger: SkipLedger) -> ImportResult:
             args.page_window, args.negatives, args.seed,
         )  # fmt: skip
         return import_logs(config, ledger)
+    if args.negatives < 1:
+        raise ValueError(f"{args.source} holds clicks only: --negatives must be at least 1")
     if args.min_user_events < 1 or (args.max_users is not None and args.max_users < 1):
         raise ValueError("--min-user-events and --max-users must be at least 1")
     if args.source == "hm":

@@ -89,6 +89,8 @@ def relative_image_path(url: str) -> str:
 def download_images(urls: list[str], out: Path, config: DownloadConfig) -> DownloadReport:
     """Fetch each distinct URL not yet under `out/images`; failures are collected, never raised."""
     report = DownloadReport()
+    for stale in (out / IMAGES_DIR).glob("*/.*.partial-*"):  # left by a killed run
+        stale.unlink(missing_ok=True)
     todo = []
     for url in dict.fromkeys(urls):
         relative = relative_image_path(url)
