@@ -5,9 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 EXTRAS ?= serve,cpu,train,export,dev
-comma := ,
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst $(comma),_,$(EXTRAS))
-
+comma := ,
 DEMO_REPO ?= models
 DEMO_NAME ?= courier-demo
 PYTEST_ARGS ?=
@@ -22,7 +21,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || { echo "== install 1/3: virtualenv $(VENV)"; python3 -m venv $(VENV); }
 	@$(PY) -c "import torch" 2>/dev/null || { echo "== install 2/3: torch==$(TORCH_VERSION), CPU wheel (72 s on a fresh clone here)"; \
 	  $(PIP) install --progress-bar on "torch==$(TORCH_VERSION)"; }
-	@echo "== install 3/3: the project with $(EXTRAS) (4 min on a fresh clone here; pip is silent for the last 2-3 min while it unpacks ~90 packages)"
+	@echo "== install 3/3: the project with $(EXTRAS) (4 min on a fresh clone here; pip says nothing for the last 2 min while it unpacks ~90 packages)"
 	$(PIP) install --progress-bar on -e ".[$(EXTRAS)]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@

@@ -1,7 +1,8 @@
 """The async embedding-cache interface shared by the service and the backfill job.
 
-Values are the wire format of docs/design.md, "Cache layout" (`courier_core.cache_keys`): key `courier:emb:{version}:{item_id}`,
-raw little-endian float32 bytes. A value of the wrong length is reported as a miss, never returned.
+Values are the wire format of docs/redis-contract.md (`courier_core.cache_keys`): key
+`courier:emb:{version}:{item_id}`, raw little-endian float32 bytes. A value of the wrong length is reported
+as a miss, never returned.
 """
 
 from __future__ import annotations
