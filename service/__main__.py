@@ -63,7 +63,9 @@ class DrainingServer(uvicorn.Server):
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Only --help: every setting is an environment variable, listed there with its default."""
     width = max(len(name) for name, _, _ in settings_table())
-    rows = [f"  {name:<{width}}  {default:<13} {meaning}" for name, default, meaning in settings_table()]
+    rows = [
+        f"  {name:<{width}}  {default:<13} {meaning}".rstrip() for name, default, meaning in settings_table()
+    ]
     parser = argparse.ArgumentParser(
         prog=sys.argv[0] if sys.argv and not sys.argv[0].endswith(".py") else "python -m service",
         formatter_class=argparse.RawDescriptionHelpFormatter,
