@@ -67,7 +67,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         f"  {name:<{width}}  {default:<13} {meaning}".rstrip() for name, default, meaning in settings_table()
     ]
     parser = argparse.ArgumentParser(
-        prog=sys.argv[0] if sys.argv and not sys.argv[0].endswith(".py") else "python -m service",
+        prog="python -m service",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve one model of a model repository over HTTP: POST /embed, POST /embeddings:lookup, "
         "GET /embeddings/{id}, /healthz, /readyz, /metrics, /docs.",
