@@ -10,7 +10,8 @@ import numpy as np
 import redis
 
 from courier_core.cache_keys import current_version_key, embedding_key, vector_to_bytes
-from service.client import AsyncCourierClient, CourierClient, ImageInput, RedisEmbeddingReader
+from service.client import AsyncCourierClient, CourierClient, ImageInput
+from service.reader import RedisEmbeddingReader
 from tests.service.helpers import image_bytes, item
 
 
