@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service import metrics
 from service.admission import Admission
 from service.batcher import Batcher
-from service.cache import make_cache
+from service.cache import describe_version, make_cache
 from service.decoding import DecodeLimits, DecodePool
 from service.engine import OnnxEngine
 from service.fetch import Fetcher, FetchPolicy
@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics.MODEL_INFO.labels(manifest.name, manifest.version, str(manifest.dim), engine.provider).set(1)
         cache = make_cache(settings)
         await cache.start()
+        await cache.set_version_info(manifest.version, describe_version(manifest))
         fetcher = Fetcher(
             FetchPolicy(
                 allow_hosts=settings.fetch_allow_hosts,

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from courier_core.dataset import ITEMS_FILE
+from courier_core.manifest import Manifest
 from courier_core.model_repo import load_model_dir
 from service.backfill.catalogue import Catalogue, read_catalogue
 from service.backfill.chunk_io import Chunk
@@ -36,6 +37,7 @@ from service.backfill.run import (
     sink_for,
 )
 from service.backfill.sharding import Shard
+from service.cache import describe_version
 
 TODO, PRESENT, FAILED, EMBEDDED = "todo", "present", "failed", "embedded"
 
@@ -161,6 +163,7 @@ def run_backfill_ray(config: BackfillConfig) -> Summary:
     summary.extra.update(model=name, version=version, shard=str(config.shard), engine="ray")
     progress = Progress(len(scope), mode=config.progress, log_every_s=config.log_every_s)
     progress.update(summary.skipped_cached, 0, 0)
+    asyncio.run(_describe(config, model.manifest))  # also fails early when Redis is unreachable
 
     ray.init(
         address=config.ray_address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False
@@ -224,6 +227,15 @@ def _count(summary: Summary, progress: Progress, batch: pa.Table) -> None:
         ItemFailure(ids[k], codes[k], messages[k]) for k, outcome in enumerate(outcomes) if outcome == FAILED
     )
     progress.update(len(outcomes), embedded, summary.failed_count)
+
+
+async def _describe(config: BackfillConfig, manifest: Manifest) -> None:
+    cache = await open_cache(config)
+    if cache is not None:
+        try:
+            await cache.set_version_info(manifest.version, describe_version(manifest))
+        finally:
+            await cache.close()
 
 
 async def _finish(

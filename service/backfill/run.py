@@ -17,7 +17,8 @@ from service.backfill.parts import PartsWriter
 from service.backfill.pipeline import ChunkPipeline, PipelineParts
 from service.backfill.promote import promote_if_complete
 from service.backfill.report import Progress, Summary
-from service.cache import EmbeddingCache, make_cache
+from service.cache import EmbeddingCache, describe_version, make_cache
+from service.cache.base import safe_url
 
 
 class BackfillError(RuntimeError):
@@ -28,10 +29,16 @@ async def open_cache(config: BackfillConfig) -> EmbeddingCache | None:
     """A strict Redis cache (failures raise instead of silently dropping writes), checked reachable."""
     if config.redis_url is None:
         return None
-    cache = make_cache(config.redis_url, strict=True, timeout_s=config.redis_timeout_s)
+    cache = make_cache(
+        config.redis_url,
+        strict=True,
+        timeout_s=config.redis_timeout_s,
+        mode=config.redis_mode,
+        failover_wait_s=config.redis_failover_wait_s,
+    )
     if not await cache.ping():
         await cache.close()
-        raise BackfillError(f"cannot reach Redis at {config.redis_url}")
+        raise BackfillError(f"cannot reach Redis at {safe_url(config.redis_url)} ({config.redis_mode})")
     return cache
 
 
@@ -79,6 +86,8 @@ async def run_backfill(
     progress.update(summary.skipped_cached, 0, 0)
     cache = await open_cache(config)
     try:
+        if cache is not None:
+            await cache.set_version_info(version, describe_version(engine.manifest))
         pipeline_started = time.monotonic()
         with DecodePool(config.decode_workers, config.decode_pool) as decode:
             pipeline = ChunkPipeline(
