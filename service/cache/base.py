@@ -48,7 +48,11 @@ class EmbeddingCache(ABC):
     async def set_many(
         self, version: str, vectors: Mapping[str, np.ndarray], ttl: int = DEFAULT_TTL_SECONDS
     ) -> None:
-        """Write vectors with a TTL (reset on every write) in one pipelined round trip."""
+        """Write vectors with a TTL (reset on every write) in one pipelined round trip.
+
+        Redis backends also rewrite the version's info hash in that round trip once `set_version_info`
+        described the version, so a flushed or evicted `courier:meta:{version}` comes back with the next
+        write."""
 
     @abstractmethod
     async def exists_many(self, version: str, ids: Sequence[str]) -> set[str]:
@@ -68,7 +72,8 @@ class EmbeddingCache(ABC):
 
     @abstractmethod
     async def set_version_info(self, version: str, info: Mapping[str, str]) -> None:
-        """Describe a version for readers (written by the service at start and by the backfill)."""
+        """Describe a version for readers (the service at start, the backfill before writing); kept and
+        rewritten with each `set_many` of that version."""
 
     async def ping(self) -> bool:
         """True when the backend answers now."""

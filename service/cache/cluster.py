@@ -94,6 +94,7 @@ class ClusterCache(EmbeddingCache):
         self._down: dict[str, float] = {}  # node name -> when it failed
         self._last_logged = float("-inf")
         self._health: asyncio.Task[None] | None = None
+        self._described: dict[str, dict[str, str]] = {}
 
     @property
     def available(self) -> bool:
@@ -113,9 +114,11 @@ class ClusterCache(EmbeddingCache):
     async def set_many(
         self, version: str, vectors: Mapping[str, np.ndarray], ttl: int = DEFAULT_TTL_SECONDS
     ) -> None:
-        commands = [
+        commands: list[tuple[Any, ...]] = [
             ("SET", embedding_key(version, i), vector_to_bytes(v), "EX", ttl) for i, v in vectors.items()
         ]
+        if commands and version in self._described:
+            commands.append(_hset(version, self._described[version]))
         if commands:
             await self._run("set", commands)
 
@@ -143,8 +146,8 @@ class ClusterCache(EmbeddingCache):
         return {k.decode(): v.decode() for k, v in fields.items()}
 
     async def set_version_info(self, version: str, info: Mapping[str, str]) -> None:
-        pairs = [part for field in info.items() for part in field]
-        await self._run("hset", [("HSET", version_info_key(version), *pairs)])
+        self._described[version] = dict(info)
+        await self._run("hset", [_hset(version, info)])
 
     async def ping(self) -> bool:
         """True when every primary answers (one node down makes the service's readiness 'degraded')."""
@@ -288,3 +291,7 @@ class ClusterCache(EmbeddingCache):
         except (RedisError, RedisClusterException, OSError):
             return False
         return isinstance(info, dict) and info.get("cluster_state") == "ok"
+
+
+def _hset(version: str, info: Mapping[str, str]) -> tuple[Any, ...]:
+    return ("HSET", version_info_key(version), *(part for pair in info.items() for part in pair))

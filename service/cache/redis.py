@@ -60,6 +60,7 @@ class RedisCache(EmbeddingCache):
         self._available = True
         self._last_logged = float("-inf")
         self._reconnect: asyncio.Task[None] | None = None
+        self._described: dict[str, dict[str, str]] = {}
 
     @property
     def available(self) -> bool:
@@ -81,6 +82,8 @@ class RedisCache(EmbeddingCache):
         pipe = self._client.pipeline(transaction=False)
         for item_id, vector in vectors.items():
             pipe.set(embedding_key(version, item_id), vector_to_bytes(vector), ex=ttl)
+        if version in self._described:
+            pipe.hset(version_info_key(version), mapping=self._described[version])
         await self._call("set", pipe.execute())
 
     async def set_raw(self, version: str, item_id: str, value: bytes, ttl: int = DEFAULT_TTL_SECONDS) -> None:
@@ -113,6 +116,7 @@ class RedisCache(EmbeddingCache):
         return {k.decode(): v.decode() for k, v in fields.items()} if fields else None
 
     async def set_version_info(self, version: str, info: Mapping[str, str]) -> None:
+        self._described[version] = dict(info)
         if self._usable():
             await self._call("hset", self._client.hset(version_info_key(version), mapping=dict(info)))
 
