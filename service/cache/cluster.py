@@ -4,10 +4,9 @@ parallel, so a node that fails costs only its own keys.
 - Each item key has its own slot (no hash tag), so one MGET would fail with CROSSSLOT: a look-up is one
   pipeline of GETs per node instead. MOVED and ASK replies (resharding) are followed by redis-py, command by
   command, and MOVED patches its slot map.
-- A node that fails (refused, timed out, CLUSTERDOWN) is skipped: its keys are misses and its writes are
-  dropped while the other nodes keep serving. A background task refreshes the slot map every
-  `retry_interval_s` (a replica promoted by a failover takes the slots over) and pings the node until it
-  answers again.
+- A node that fails (refused, timed out, CLUSTERDOWN) is skipped (`NodeHealth`): its keys are misses and
+  its writes are dropped while the other nodes keep serving, until it or the replica a failover promoted
+  serves its slots again.
 - Strict caches (backfill) instead retry the failed commands on the refreshed slot map until
   `failover_wait_s` has passed, then raise `CacheError`. A SET repeated after a failover writes the same
   bytes, so nothing is duplicated; writes the old primary acknowledged but never replicated are found
@@ -17,7 +16,6 @@ parallel, so a node that fails costs only its own keys.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -46,6 +44,7 @@ from courier_core.cache_keys import (
 )
 from service import metrics
 from service.cache.base import CacheError, EmbeddingCache, decode_values, safe_url
+from service.cache.cluster_health import NodeHealth
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +90,8 @@ class ClusterCache(EmbeddingCache):
         self._log_interval_s = log_interval_s
         self._failover_wait_s = failover_wait_s
         self._mapped = False  # the slot map has been read at least once
-        self._down: dict[str, float] = {}  # node name -> when it failed
+        self._health = NodeHealth(self._client, self._refresh, retry_interval_s)
         self._last_logged = float("-inf")
-        self._health: asyncio.Task[None] | None = None
         self._described: dict[str, dict[str, str]] = {}
 
     @property
@@ -101,7 +99,7 @@ class ClusterCache(EmbeddingCache):
         """False only while no node can be used (no slot map yet, or every primary down)."""
         if not self._mapped:
             return False
-        return any(node.name not in self._down for node in self._client.get_primaries())
+        return any(not self._health.is_down(node.name) for node in self._client.get_primaries())
 
     async def get_many(
         self, version: str, ids: Sequence[str], dim: int | None = None
@@ -153,7 +151,7 @@ class ClusterCache(EmbeddingCache):
         """True when every primary answers (one node down makes the service's readiness 'degraded')."""
         if not self._mapped:
             await self._refresh()
-        if not self._mapped or self._down:
+        if not self._mapped or self._health.any_down:
             return False
         try:
             await self._client.execute_command("PING", target_nodes=RedisCluster.PRIMARIES)
@@ -162,15 +160,11 @@ class ClusterCache(EmbeddingCache):
         return True
 
     async def start(self) -> None:
-        await self._refresh()
-        if not self._mapped:
-            self._note_failure("start", ConnectionError(f"no cluster node answers at {safe_url(self._url)}"))
+        if not await self._refresh():
+            self._health.mark_down(None)  # the background watch reads the slot map once a node answers
 
     async def close(self) -> None:
-        if self._health is not None:
-            self._health.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health
+        await self._health.close()
         await self._client.aclose()
 
     async def _run(self, op: str, commands: list[tuple[Any, ...]]) -> list[Any]:
@@ -200,7 +194,7 @@ class ClusterCache(EmbeddingCache):
         self, op: str, commands: list[tuple[Any, ...]], todo: list[int], results: list[Any]
     ) -> list[int]:
         """One pass over `todo`: one pipeline per node, in parallel; returns the positions that failed."""
-        if not self._mapped:
+        if not self._mapped and self._strict:  # the service's cache leaves this to the background watch
             await self._refresh()
         groups: dict[str, tuple[ClusterNode, list[int]]] = {}
         failed: list[int] = []
@@ -234,7 +228,7 @@ class ClusterCache(EmbeddingCache):
         if not self._mapped:
             raise RedisClusterException(f"no slot map yet for {safe_url(self._url)}")
         node = self._client.get_node_from_key(key)
-        if node.name in self._down and not self._strict:
+        if not self._strict and self._health.is_down(node.name):
             raise RedisClusterException(f"node {node.name} is down")
         return node
 
@@ -244,53 +238,34 @@ class ClusterCache(EmbeddingCache):
             pipe.execute_command(*args, target_nodes=node)
         return await pipe.execute(raise_on_error=False)
 
-    async def _refresh(self) -> None:
-        """Read the slot map again (after a failover a promoted replica owns the slots)."""
+    async def _refresh(self) -> bool:
+        """Read the slot map again (after a failover a promoted replica owns the slots); True once known."""
         try:
             await self._client.nodes_manager.initialize()
         except (RedisError, RedisClusterException, OSError) as exc:
-            log.debug("slot map refresh failed: %s", exc)
-            return
-        self._mapped = True
+            self._log("slot map read", safe_url(self._url), exc)
+        else:
+            self._mapped = True
+        return self._mapped
 
     def _note_failure(self, op: str, exc: BaseException, node: ClusterNode | None = None) -> None:
         metrics.CACHE_ERRORS.labels(op).inc()
+        self._log(op, f"node {node.name}" if node is not None else safe_url(self._url), exc)
+        if isinstance(exc, _TRANSIENT):
+            self._health.mark_down(node)
+
+    def _log(self, op: str, where: str, exc: BaseException) -> None:
+        """At most one line per `log_interval_s`."""
         now = time.monotonic()
-        where = f"node {node.name}" if node is not None else safe_url(self._url)
-        if now - self._last_logged >= self._log_interval_s:
-            self._last_logged = now
-            log.warning(
-                "Redis Cluster %s failed at %s (%s); its keys are misses until it is back", op, where, exc
-            )
-        if not isinstance(exc, _TRANSIENT):
+        if now - self._last_logged < self._log_interval_s:
             return
-        if node is not None:
-            self._down.setdefault(node.name, now)
-        if self._health is None or self._health.done():
-            self._health = asyncio.get_running_loop().create_task(self._watch())
-
-    async def _watch(self) -> None:
-        """Until every node serves again: refresh the slot map, then probe each node marked down."""
-        while self._down or not self._mapped:
-            await asyncio.sleep(self._retry_interval_s)
-            await self._refresh()
-            if not self._mapped:
-                continue
-            primaries = {node.name: node for node in self._client.get_primaries()}
-            for name in list(self._down):
-                node = primaries.get(name)
-                if node is None or await self._answers(node):  # its slots moved, or it is back
-                    del self._down[name]
-                    log.warning("Redis Cluster node %s is usable again (or no longer owns slots)", name)
-
-    async def _answers(self, node: ClusterNode) -> bool:
-        """The node serves queries again: a restarted primary answers PING but refuses keys (CLUSTERDOWN)
-        until it has rejoined, so ask for its cluster state."""
-        try:
-            info = await self._client.execute_command("CLUSTER INFO", target_nodes=node)
-        except (RedisError, RedisClusterException, OSError):
-            return False
-        return isinstance(info, dict) and info.get("cluster_state") == "ok"
+        self._last_logged = now
+        then = (
+            f"retrying for up to {self._failover_wait_s:g}s"
+            if self._strict
+            else "its keys are misses meanwhile"
+        )
+        log.warning("Redis Cluster %s failed at %s (%s); %s", op, where, exc, then)
 
 
 def _hset(version: str, info: Mapping[str, str]) -> tuple[Any, ...]:

@@ -147,9 +147,14 @@ def test_a_failover_mid_run_loses_and_duplicates_nothing(
     check_complete(mixed_catalogue, engine, redis_cluster.url, out)
 
 
-def test_a_cluster_node_in_standalone_mode_is_a_clear_error(
-    clean_catalogue, onnx_model_repo, redis_cluster: RedisClusterServer
+def test_the_wrong_redis_mode_is_a_clear_error(
+    clean_catalogue, onnx_model_repo, redis_cluster: RedisClusterServer, redis_db
 ):
     code, _, stderr = run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", redis_cluster.url)
     assert code == 2
     assert "this Redis is a cluster node: set COURIER_REDIS_MODE=cluster / --redis-mode cluster" in stderr
+    code, _, stderr = run_backfill_cli(
+        clean_catalogue, onnx_model_repo, "--redis", redis_db.url, "--redis-mode", "cluster"
+    )
+    assert code == 2
+    assert "Cluster mode is not enabled on this node" in stderr and "cannot reach Redis" in stderr
