@@ -120,10 +120,6 @@ class ClusterCache(EmbeddingCache):
         if commands:
             await self._run("set", commands)
 
-    async def set_raw(self, version: str, item_id: str, value: bytes, ttl: int = DEFAULT_TTL_SECONDS) -> None:
-        """Store raw bytes as given (tests plant wrong-length values with it)."""
-        await self._run("set", [("SET", embedding_key(version, item_id), value, "EX", ttl)])
-
     async def exists_many(self, version: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()

@@ -33,6 +33,7 @@ def owners(client: redis.RedisCluster, version: str, ids) -> dict[str, int]:  # 
 
 def test_reads_and_writes_span_every_node(redis_cluster: RedisClusterServer, cluster_client) -> None:
     written = vectors("span", 300)
+    cluster_client.set(embedding_key("v1", "short"), b"\x00" * (4 * DIM - 1))  # a wrong length: a miss
 
     async def scenario() -> None:
         cache = make_cache(redis_cluster.url, mode="cluster")
@@ -40,7 +41,7 @@ def test_reads_and_writes_span_every_node(redis_cluster: RedisClusterServer, clu
         await cache.start()
         try:
             await cache.set_many("v1", written, ttl=120)
-            found = await cache.get_many("v1", [*written, "absent"], dim=DIM)
+            found = await cache.get_many("v1", [*written, "absent", "short"], dim=DIM)
             assert sorted(found) == sorted(written)
             for item_id, vector in written.items():
                 np.testing.assert_array_equal(found[item_id], vector)
