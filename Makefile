@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= serve,train,export,dev,ray
+EXTRAS ?= serve,cpu,train,export,dev,ray
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst $(comma),_,$(EXTRAS))
 comma := ,
 DEMO_REPO ?= models
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # redis-server (tests, benchmarks) and prometheus (the deploy test scrapes the service with
-# deploy/prometheus.yml) from Debian's packages when missing.
+# deploy/prometheus/prometheus.yml) from Debian's packages when missing.
 SYSTEM_PACKAGES := $(if $(shell command -v redis-server),,redis-server) $(if $(shell command -v prometheus),,prometheus)
 system-deps:
 	@test -z "$(strip $(SYSTEM_PACKAGES))" || { echo "installing $(strip $(SYSTEM_PACKAGES))"; \

@@ -1,5 +1,5 @@
 """Backfill benchmark: `service.backfill` over real JPEG files into a real redis-server, measured against the
-pipeline limit of the same machine in the same run (DESIGN §7: backfill >= 0.9x the limit).
+pipeline limit of the same machine in the same run (target: backfill >= 0.9x the limit).
 
 Measured, in order, on one catalogue of distinct JPEGs:
   decode rate  images/s of the shared decode function (read file + decode + resize) on the same pool the
@@ -9,8 +9,8 @@ Measured, in order, on one catalogue of distinct JPEGs:
   backfill     items embedded per second of the backfill pipeline (cache checks, decode, inference, Redis
                writes; model load excluded) and of the whole command.
 
-    .venv/bin/python benchmarks/backfill.py --model models --name courier-demo --images 5000
-    .venv/bin/python benchmarks/backfill.py --images 300            # quick check, tiny test model
+    .venv/bin/python -m benchmarks.backfill --model models --name courier-demo --images 5000
+    .venv/bin/python -m benchmarks.backfill --images 300            # quick check, tiny test model
 """
 
 from __future__ import annotations
@@ -23,18 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.workload import make_jpegs, model_rate  # noqa: E402
-from courier_core.model_repo import load_model_dir  # noqa: E402
-from service.backfill.config import BackfillConfig  # noqa: E402
-from service.backfill.decode import DecodePool, default_decode_workers  # noqa: E402
-from service.backfill.run import run_backfill  # noqa: E402
-from tests.fixtures.redis import RedisServer, free_port  # noqa: E402
+from benchmarks.workload import make_jpegs, model_rate
+from courier_core.model_repo import load_model_dir
+from harness.redis import RedisServer, free_port
+from service.backfill.config import BackfillConfig
+from service.backfill.run import run_backfill
+from service.runtime.decoding import DecodeLimits, DecodePool, default_decode_workers
 
 TARGET_RATIO = 0.9
 
@@ -79,22 +77,26 @@ def decode_rate(root: Path, size: int, workers: int, batch_size: int) -> tuple[f
     """Images/s of read + decode + resize over the whole catalogue, on the backfill's own decode pool,
     and CPU ms per image."""
     items = pd.read_parquet(root / "items.parquet")
-    sources = [str(root / p) for p in items["image"]]
-    ids = items["item_id"].tolist()
+    sources = [root / p for p in items["image"]]
+
+    async def decode_all() -> int:
+        pool = DecodePool(workers, DecodeLimits(size), kind="thread")
+        try:
+            batches = [sources[i : i + batch_size] for i in range(0, len(sources), batch_size)]
+            decoded = await asyncio.gather(*(pool.decode(batch) for batch in batches))
+        finally:
+            pool.close()
+        return sum(isinstance(image, np.ndarray) for batch in decoded for image in batch)
+
     started, cpu = time.perf_counter(), time.process_time()
-    with DecodePool(workers) as pool:
-        futures = [
-            pool.submit(ids[i : i + batch_size], sources[i : i + batch_size], size)
-            for i in range(0, len(ids), batch_size)
-        ]
-        done = sum(len(f.result().item_ids) for f in futures)
+    done = asyncio.run(decode_all())
     return done / (time.perf_counter() - started), 1000 * (time.process_time() - cpu) / done
 
 
 def resolve_model(args: argparse.Namespace, scratch: Path) -> tuple[Path, str | None]:
     if args.model is not None:
         return args.model, args.name
-    from tests.fixtures.models import write_model_repo
+    from harness.models import write_model_repo
 
     repo = write_model_repo(scratch / "models")
     return repo.root, repo.name

@@ -4,7 +4,7 @@ A research diagnostic for synthetic worlds (it reads the truth through `training
 plus one linear head per factor is trained supervised on 70% of the items and scored on the rest. If a
 factor stays near chance here, no click-based loss can put it into the embedding at that budget.
 
-    .venv/bin/python benchmarks/factor_learnability.py --data /tmp/worlds/default --size 64 --steps 300
+    .venv/bin/python -m benchmarks.factor_learnability --data /tmp/worlds/default --size 64 --steps 300
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from courier_core.dataset import load_dataset  # noqa: E402
-from courier_core.images import read_image_file  # noqa: E402
-from courier_core.normalization import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from training.models.backbones import build_backbone  # noqa: E402
-from training.probes import load_world_factors  # noqa: E402
+from courier_core.dataset import load_dataset
+from courier_core.images import read_image_file
+from courier_core.normalization import IMAGENET_MEAN, IMAGENET_STD
+from training.models.backbones import build_backbone
+from training.probes import load_world_factors
 
 FACTORS = ("category", "colour", "pattern", "trim")
 

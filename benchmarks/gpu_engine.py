@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from service.engine import OnnxEngine
+from service.runtime.engine import OnnxEngine
 
 
 def measure(engine: OnnxEngine, batch: int, seconds: float) -> dict[str, float]:

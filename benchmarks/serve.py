@@ -2,7 +2,7 @@
 
 Reports items/s and p50/p95/p99 request latency for cache-miss /embed (real JPEGs), cache-hit /embed and
 lookups of 64 ids; in the same run raw onnxruntime throughput at the batch size the batcher formed and
-decode-only throughput on the service's own decode path (`service.decoding.DecodePool`, the default number
+decode-only throughput on the service's own decode path (`service.runtime.decoding.DecodePool`, the default number
 of worker processes, JPEG bytes without base64), the pipeline limit 1/(1/decode + 1/model), and whether the DESIGN §7 targets hold.
 
 The cache-miss phase runs in rounds, each on new images, after an untimed warm-up; the decode and model
@@ -11,8 +11,8 @@ the cores' speed drifts by ±20% within seconds (the raw model rate has read 2,3
 session), so a limit measured a minute away from the traffic it judges mostly measures that drift. The
 ratio is the time the limit would need for the items served over the time the service took.
 
-    .venv/bin/python benchmarks/serve.py --model models --name courier-demo --images 2048
-    .venv/bin/python benchmarks/serve.py --images 64 --lookups 50   # quick check with the test fixture model
+    .venv/bin/python -m benchmarks.serve --model models --name courier-demo --images 2048
+    .venv/bin/python -m benchmarks.serve --images 64 --lookups 50   # quick check with the harness model
 
 The load generator (benchmarks/loadgen.py) sends pre-built request bytes over keep-alive connections, so
 that it takes little of the CPU it shares with the service. Loopback only; every phase is bounded in count
@@ -34,17 +34,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.loadgen import Request, build_request, merge_phases, run_phase  # noqa: E402
-from benchmarks.workload import make_jpegs, model_rate  # noqa: E402
-from courier_core.images import DEFAULT_MAX_PIXELS  # noqa: E402
-from courier_core.model_repo import load_model_dir  # noqa: E402
-from service.decoding import DecodeLimits, DecodePool  # noqa: E402
-from tests.fixtures.redis import RedisServer, free_port  # noqa: E402
-from tests.fixtures.redis_cluster import RedisClusterServer  # noqa: E402
-from tests.service.helpers import start_service  # noqa: E402
+from benchmarks.loadgen import Request, build_request, merge_phases, run_phase
+from benchmarks.workload import make_jpegs, model_rate
+from courier_core.model_repo import load_model_dir
+from harness.redis import RedisServer, free_port
+from harness.redis_cluster import RedisClusterServer
+from harness.service import start_service
+from service.runtime.decoding import DecodeLimits, DecodePool
 
 LOOKUP_IDS = 64
 
@@ -113,7 +109,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="courier-bench-"))
     model, name = args.model, args.name
     if model is None:
-        from tests.fixtures.models import write_model_repo
+        from harness.models import write_model_repo
 
         built = write_model_repo(workdir / "repo")
         model, name = built.root, built.name
@@ -141,7 +137,7 @@ def main() -> int:
     authority = f"{host}:{port}"
     session = ort.InferenceSession(str(checked.onnx_path), providers=ort.get_available_providers())
     workers = min(8, os.cpu_count() or 1)  # the service's default COURIER_DECODE_WORKERS
-    pool = DecodePool(workers, DecodeLimits(size, DEFAULT_MAX_PIXELS, 10 * 1024 * 1024))
+    pool = DecodePool(workers, DecodeLimits(size))
     asyncio.run(pool.start())
     per = args.items_per_request
     ids = [f"bench-{i}" for i in range(len(jpegs))]
@@ -225,7 +221,7 @@ def main() -> int:
     finally:
         service.stop()
         redis.kill()
-        pool.shutdown()
+        pool.close()
 
     miss = merge_phases([r["phase"] for r in miss_rounds])
     # The time the limit would need for what was served, over the time it took: a per-round weighted ratio.

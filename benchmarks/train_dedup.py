@@ -15,12 +15,13 @@ import time
 import numpy as np
 import torch
 
+from training.distributed import DistContext
 from training.losses.courier import CourierLossConfig, courier_loss
 from training.models.encoder import build_encoder
 from training.models.uir import IntentionReconstruction
-from training.train.batching import PageBatch, encode_pages, encode_pages_naive, make_page_batch
-from training.train.images import ImageFeeder
-from training.train.pages import PageViews, epoch_order
+from training.pretrain.batching import PageBatch, encode_pages, encode_pages_naive, make_page_batch
+from training.pretrain.images import ImageFeeder
+from training.pretrain.pages import PageViews, epoch_order
 
 HISTORY, PAGE = 20, 10
 
@@ -41,7 +42,7 @@ def synthetic_pages(n_pages: int, catalogue: int, users: int, seed: int) -> Page
 def world_pages(data: str, image_size: int) -> tuple[PageViews, np.ndarray, np.ndarray]:
     from courier_core.dataset import load_dataset
     from training.image_cache import open_image_cache
-    from training.train.pages import build_training_data
+    from training.pretrain.pages import build_training_data
 
     dataset = load_dataset(data, image_check="none")
     cache = open_image_cache(dataset, image_size)
@@ -63,7 +64,9 @@ def step(encoder, uir, batch: PageBatch, feeder, dedup: bool) -> float:
     else:
         hist, page = encode_pages_naive(encoder, batch, feeder)
     tensors = batch.page_tensors(hist, page)
-    loss = courier_loss(tensors, uir, torch.tensor(10.0), CourierLossConfig(page_weight=0.5)).loss
+    loss = courier_loss(
+        tensors, uir, torch.tensor(10.0), CourierLossConfig(page_weight=0.5), dist_ctx=DistContext()
+    ).loss
     encoder.zero_grad()
     uir.zero_grad()
     loss.backward()

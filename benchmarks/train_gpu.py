@@ -1,5 +1,5 @@
 """GPU training benchmark: one epoch of COURIER with a ResNet-50-sized backbone under bf16 autocast,
-without and with gradient checkpointing, through the real training loop (`training.train.loop.train`).
+without and with gradient checkpointing, through the real training loop (`training.pretrain.loop.train`).
 Prints page views/s, distinct images/s and torch.cuda.max_memory_allocated for each. Under 3 minutes
 on one H100/H200 (a synthetic dataset is written first unless --data is given).
 
@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA device")
-    from training.train.config import TrainConfig
-    from training.train.loop import train
+    from training.pretrain.config import TrainConfig
+    from training.pretrain.loop import train
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

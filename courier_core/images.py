@@ -1,7 +1,8 @@
 """The one image decode/resize function, shared by training, export parity, the service and backfill.
 
 Training and serving must preprocess identically, so every path that turns bytes into model input calls
-`decode_image`. Errors are typed (`ImageError.code`) so callers can report them per item.
+`decode_image`. Failures raise `ImageError`, an `ItemError` with a code from `courier_core.errors`, so
+callers report them per item.
 """
 
 from __future__ import annotations
@@ -13,21 +14,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from courier_core.errors import ItemCode, ItemError
+
 DEFAULT_MAX_PIXELS = 40_000_000
 RESIZE_POLICY = "center_square_crop_resize_bilinear"
 
-IMAGE_DECODE_ERROR = "image_decode_error"
-IMAGE_TOO_LARGE = "image_too_large"
-IMAGE_NOT_FOUND = "image_not_found"
 
-
-class ImageError(Exception):
-    """A per-item image failure with a stable machine-readable code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+class ImageError(ItemError):
+    """An image that cannot become model input: undecodable, too large or missing."""
 
 
 def decode_image(
@@ -40,9 +34,9 @@ def decode_image(
     crop size×size". JPEGs are decoded at a reduced scale (`draft`) when that still covers the output.
     """
     if not data:
-        raise ImageError(IMAGE_DECODE_ERROR, "empty image (0 bytes)")
+        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, "empty image (0 bytes)")
     if max_bytes is not None and len(data) > max_bytes:
-        raise ImageError(IMAGE_TOO_LARGE, f"image is {len(data)} bytes, limit {max_bytes}")
+        raise ImageError(ItemCode.IMAGE_TOO_LARGE, f"image is {len(data)} bytes, limit {max_bytes}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -50,7 +44,7 @@ def decode_image(
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(
-                    IMAGE_TOO_LARGE,
+                    ItemCode.IMAGE_TOO_LARGE,
                     f"image is {width}x{height} = {width * height} pixels, limit {max_pixels}",
                 )
             if img.format == "JPEG" and img.mode in ("RGB", "L"):
@@ -61,9 +55,9 @@ def decode_image(
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(IMAGE_TOO_LARGE, str(exc)) from None
+        raise ImageError(ItemCode.IMAGE_TOO_LARGE, str(exc)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(IMAGE_DECODE_ERROR, f"cannot decode image: {exc}") from None
+        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, f"cannot decode image: {exc}") from None
     return _square_resize(rgb, size)
 
 
@@ -72,9 +66,9 @@ def read_image_file(path: str | Path, size: int, *, max_pixels: int = DEFAULT_MA
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ImageError(IMAGE_NOT_FOUND, f"no such file: {path}") from None
+        raise ImageError(ItemCode.IMAGE_NOT_FOUND, f"no such file: {path}") from None
     except OSError as exc:
-        raise ImageError(IMAGE_NOT_FOUND, f"cannot read {path}: {exc}") from None
+        raise ImageError(ItemCode.IMAGE_NOT_FOUND, f"cannot read {path}: {exc}") from None
     return decode_image(data, size, max_pixels=max_pixels)
 
 

@@ -6,18 +6,18 @@ finish (at most COURIER_DRAIN_TIMEOUT_S), then exits 0. A second signal exits at
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import sys
-import time
 from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
 
 from service.app import create_app
+from service.runtime.state import ServiceState
 from service.settings import Settings
-from service.state import ServiceState
 
 log = logging.getLogger("service")
 
@@ -28,22 +28,23 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, state: ServiceState) -> None:
         super().__init__(config)
         self._state = state
-        self._drain_started: float | None = None
+        self._drain: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig == signal.SIGTERM and self._drain_started is None:
-            self._drain_started = time.monotonic()
-            self._state.draining = True
+        if sig == signal.SIGTERM and not self._state.draining:
+            self._state.begin_drain()
             log.info("SIGTERM: draining (readiness 503, new requests 503, finishing in-flight work)")
+            # a signal handler: hand the wait to the event loop rather than start it from here
+            asyncio.get_running_loop().call_soon_threadsafe(self._exit_when_idle)
             return
         super().handle_exit(sig, frame)
 
-    async def on_tick(self, counter: int) -> bool:
-        if self._drain_started is not None and not self.should_exit:
-            elapsed = time.monotonic() - self._drain_started
-            if self._state.active_requests == 0 or elapsed > self._state.settings.drain_timeout_s:
-                self.should_exit = True
-        return await super().on_tick(counter)
+    def _exit_when_idle(self) -> None:
+        async def wait_then_exit() -> None:
+            await self._state.wait_idle(self._state.settings.drain_timeout_s)
+            self.should_exit = True
+
+        self._drain = asyncio.get_running_loop().create_task(wait_then_exit())
 
 
 def main() -> int:

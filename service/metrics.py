@@ -44,7 +44,9 @@ CACHE_REQUESTS = Counter(
 CACHE_OP = Histogram("courier_cache_op_seconds", "Cache backend round trips.", ["op"], buckets=_FAST_BUCKETS)
 CACHE_ERRORS = Counter("courier_cache_errors", "Cache backend failures (served uncached).", ["op"])
 MODEL_INFO = Gauge(
-    "courier_model_info", "The served model (value 1).", ["name", "version", "dim", "provider"]
+    "courier_model_info",
+    'The served model (value 1); gpu_unused="true" when an NVIDIA GPU is visible but serving runs on CPU.',
+    ["name", "version", "dim", "provider", "gpu_unused"],
 )
 READY = Gauge("courier_ready", "1 when /readyz answers 200.")
 BATCH_FAILURES = Counter("courier_batch_failures", "Inference batches that raised.")

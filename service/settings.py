@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(3, ge=0)
 
     providers: Literal["auto", "cpu", "cuda"] = "auto"
-    decode_workers: int = Field(0, ge=0, description="decode processes; 0: min(8, CPU count)")
+    decode_workers: int = Field(0, ge=0, description="decode workers; 0: min(8, CPU count)")
+    decode_pool: Literal["process", "thread"] = Field(
+        "process", description="process: decoding leaves the event loop's GIL alone; thread: no spawn"
+    )
     intra_op_threads: int = Field(
         0, ge=0, description="onnxruntime intra-op threads; 0: the cores the decode workers leave, at least 1"
     )

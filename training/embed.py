@@ -13,7 +13,7 @@ from courier_core.dataset import load_dataset
 from courier_core.embeddings_file import write_embeddings
 from training.checkpoint import load_encoder
 from training.image_cache import open_image_cache
-from training.train.images import ImageFeeder
+from training.pretrain.images import ImageFeeder
 
 
 @dataclass(frozen=True)

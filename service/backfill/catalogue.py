@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from courier_core.dataset import ITEMS_FILE, DatasetError, is_url
 from service.backfill.sharding import Shard
+from service.backfill.sources import CatalogueImage
 
 _COLUMNS = ("item_id", "image")
 _SHOWN = 5
@@ -32,9 +33,10 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self.item_ids)
 
-    def source(self, position: int) -> str:
+    def source(self, position: int) -> CatalogueImage:
+        """The item's URL, or the path of its file."""
         image = self.images[position]
-        return image if is_url(image) else str(self.root / image)
+        return image if is_url(image) else self.root / image
 
     def select(self, shard: Shard, limit: int | None = None) -> Catalogue:
         """The items of one shard, in file order, at most `limit` of them."""

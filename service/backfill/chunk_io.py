@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.backfill.decode import ItemFailure
+from courier_core.errors import ItemError
 from service.backfill.parts import PartsWriter
 from service.cache import EmbeddingCache
 
@@ -27,7 +27,7 @@ class Chunk:
     present: dict[str, np.ndarray | None] = field(default_factory=dict)
     embedded_ids: list[str] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
-    failures: list[ItemFailure] = field(default_factory=list)
+    failures: dict[str, ItemError] = field(default_factory=dict)
     in_parts: set[str] = field(default_factory=set)
 
 

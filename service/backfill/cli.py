@@ -24,12 +24,12 @@ from service.backfill.config import (
     REDIS_FAILOVER_WAIT_S,
     BackfillConfig,
 )
-from service.backfill.decode import default_decode_workers
 from service.backfill.parts import PartsError
 from service.backfill.report import Summary
 from service.backfill.run import BackfillError, run_backfill
 from service.backfill.sharding import parse_shard
 from service.cache import CacheError
+from service.runtime.decoding import default_decode_workers
 
 EXIT_OK, EXIT_FAILED_ITEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decode-pool", choices=["thread", "process"], default="thread")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: all cores)")
     parser.add_argument("--providers", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument(
+        "--fetch-allow-hosts",
+        default=os.environ.get("COURIER_FETCH_ALLOW_HOSTS", ""),
+        help="image URL hosts/IPs/CIDRs exempt from the private-address refusal, comma-separated "
+        "(default: $COURIER_FETCH_ALLOW_HOSTS, as the service)",
+    )
+    parser.add_argument(
+        "--fetch-allow-http",
+        default=os.environ.get("COURIER_FETCH_ALLOW_HTTP", ""),
+        help="hosts/IPs/CIDRs whose images may be fetched over plain http (default: $COURIER_FETCH_ALLOW_HTTP)",
+    )
     parser.add_argument(
         "--shard",
         default=os.environ.get("COURIER_BACKFILL_SHARD"),
@@ -112,6 +123,8 @@ def config_from_args(args: argparse.Namespace) -> BackfillConfig:
         intra_op_threads=args.threads,
         providers=args.providers,
         shard=parse_shard(args.shard),
+        fetch_allow_hosts=_comma_list(args.fetch_allow_hosts),
+        fetch_allow_http=_comma_list(args.fetch_allow_http),
         skip_cached=args.skip_cached,
         limit=args.limit,
         max_items_per_s=args.max_items_per_s,
@@ -123,6 +136,10 @@ def config_from_args(args: argparse.Namespace) -> BackfillConfig:
         progress=args.progress,
         log_every_s=args.log_every,
     )
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 async def _run_local(config: BackfillConfig) -> Summary:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 from courier_core.cache_keys import DEFAULT_TTL_SECONDS
-from service.backfill.decode import PoolKind, default_decode_workers
 from service.backfill.sharding import Shard
+from service.runtime.decoding import PoolKind, default_decode_workers
+from service.runtime.fetch import FetchPolicy
 
 EngineKind = Literal["local", "ray"]
 RedisMode = Literal["standalone", "cluster"]
@@ -38,6 +39,8 @@ class BackfillConfig:
     intra_op_threads: int = 0
     providers: Literal["auto", "cpu", "cuda"] = "auto"
     shard: Shard = field(default_factory=Shard)
+    fetch_allow_hosts: tuple[str, ...] = ()
+    fetch_allow_http: tuple[str, ...] = ()
     skip_cached: bool = True
     max_items_per_s: float | None = None
     limit: int | None = None
@@ -64,6 +67,7 @@ class BackfillConfig:
             raise ValueError(f"--max-items-per-s must be > 0, got {self.max_items_per_s}")
         if self.limit is not None and self.limit < 0:
             raise ValueError(f"--limit must be >= 0, got {self.limit}")
+        FetchPolicy(self.fetch_allow_hosts, self.fetch_allow_http)  # a malformed CIDR raises here
 
     def shard_out_path(self) -> Path | None:
         """The parquet file of this shard: `<out>` unsharded, `<stem>.shard-I-of-N<suffix>` otherwise."""

@@ -7,7 +7,7 @@ vectors are identical.
 from __future__ import annotations
 
 from service.backfill.config import BackfillConfig
-from service.engine import OnnxEngine
+from service.runtime.engine import OnnxEngine
 
 
 def load_engine(config: BackfillConfig) -> OnnxEngine:

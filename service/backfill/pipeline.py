@@ -1,11 +1,13 @@
-"""The chunked backfill pipeline: check the cache, decode ahead in a pool, embed full batches, write.
+"""The chunked backfill pipeline: check the cache, fetch and decode ahead in a pool, embed full batches,
+write.
 
 Three stages joined by bounded queues, so decoding of the next batches overlaps inference and Redis
 writes, and memory stays bounded (a semaphore caps decoded batches in flight):
 
   plan    per chunk (~1000 items): one pipelined existence check (MGET when parquet output needs the
-          vectors), then submit the missing items to the decode pool batch by batch;
-  embed   collect decoded images and run full batches through the service's OnnxEngine;
+          vectors), then start loading the missing items batch by batch: URLs through the service's
+          fetcher, then the service's decode pool;
+  embed   collect decoded images and run full batches through the service's engine;
   write   one pipelined SET…EX per chunk (each SET is atomic: a value is whole or absent), then the
           chunk's parquet part (atomic rename). Redis first, part second: after a kill between the
           two, the rerun finds the vectors in Redis and copies them into a part without re-embedding.
@@ -22,22 +24,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from courier_core.errors import ItemError
 from service.backfill.catalogue import Catalogue
 from service.backfill.chunk_io import Chunk, ChunkSink
-from service.backfill.decode import DecodedBatch, DecodePool
 from service.backfill.report import Progress, Summary
-from service.engine import OnnxEngine
+from service.backfill.sources import CatalogueImage, load_sources, split_decoded
+from service.runtime.decoding import DecodePool
+from service.runtime.engine import Engine
+from service.runtime.fetch import Fetcher
 
 _DONE = object()
 
 
 @dataclass
 class PipelineParts:
-    """What the pipeline drives: the service's engine, the decode pool and where vectors go."""
+    """What the pipeline drives: the service's engine, fetcher and decode pool, and where vectors go."""
 
-    engine: OnnxEngine
+    engine: Engine
+    fetcher: Fetcher
     decode: DecodePool
     sink: ChunkSink
+
+
+@dataclass
+class DecodedBatch:
+    """The decoded images of a batch (`images[k]` belongs to `item_ids[k]`) and the items that failed."""
+
+    item_ids: list[str]
+    images: np.ndarray
+    failures: dict[str, ItemError]
 
 
 class ChunkPipeline:
@@ -103,12 +118,20 @@ class ChunkPipeline:
             for batch_start in range(0, len(todo), self.batch_size):
                 batch = todo[batch_start : batch_start + self.batch_size]
                 await self._decode_slots.acquire()
-                future = self.p.decode.submit(
-                    [catalogue.item_ids[i] for i in batch], [catalogue.source(i) for i in batch], self.size
-                )
-                await out.put(asyncio.wrap_future(future))
+                ids = [catalogue.item_ids[i] for i in batch]
+                await out.put(asyncio.ensure_future(self._load(ids, [catalogue.source(i) for i in batch])))
             await out.put(chunk)
         await out.put(_DONE)
+
+    async def _load(self, item_ids: list[str], images: list[CatalogueImage]) -> DecodedBatch:
+        """One batch's images fetched (URLs) and decoded; every failure is kept per item."""
+        sources, failures = await load_sources(self.p.fetcher, item_ids, images)
+        decoded = await self.p.decode.decode(list(sources.values()))
+        pixels, undecodable = split_decoded(sources, decoded)
+        stacked = (
+            np.stack(list(pixels.values())) if pixels else np.empty((0, self.size, self.size, 3), np.uint8)
+        )
+        return DecodedBatch(list(pixels), stacked, failures | undecodable)
 
     async def _embed(self, planned: asyncio.Queue[object], out: asyncio.Queue[object]) -> None:
         """Cut decoded images into full batches; a chunk's marker follows its batches and flushes the tail."""
@@ -134,7 +157,7 @@ class ChunkPipeline:
                 continue
             decoded: DecodedBatch = await item  # type: ignore[misc]
             self._decode_slots.release()
-            done.failures.extend(decoded.failures)
+            done.failures |= decoded.failures
             pending_ids.extend(decoded.item_ids)
             pending.append(decoded.images)
             while len(pending_ids) >= self.batch_size:

@@ -1,7 +1,8 @@
 """`--engine ray`: the same backfill on a Ray cluster (or a local Ray instance), for catalogues past one host.
 
 Ray Data reads items.parquet; parallel tasks keep this shard's items, check the cache (one pipelined
-round trip per chunk) and decode what is missing with the shared decode function; an actor pool, one
+round trip per chunk), fetch URLs with the service's fetcher and decode what is missing with the shared
+decode function; an actor pool, one
 onnxruntime session per actor (a GPU each when the cluster has them), embeds full batches and writes
 each chunk through `ChunkSink`, the local pipeline's code path (Redis first, then the parquet part).
 The driver counts outcomes, finalises the parquet file and promotes, exactly as the local run does.
@@ -19,12 +20,12 @@ import numpy as np
 import pyarrow as pa
 
 from courier_core.dataset import ITEMS_FILE
+from courier_core.errors import ItemError
 from courier_core.manifest import Manifest
 from courier_core.model_repo import load_model_dir
 from service.backfill.catalogue import Catalogue, read_catalogue
 from service.backfill.chunk_io import Chunk
 from service.backfill.config import BackfillConfig
-from service.backfill.decode import ItemFailure, decode_batch
 from service.backfill.model import load_engine
 from service.backfill.parts import PartsWriter
 from service.backfill.report import Progress, Summary
@@ -37,7 +38,9 @@ from service.backfill.run import (
     sink_for,
 )
 from service.backfill.sharding import Shard
+from service.backfill.sources import load_sources, open_fetcher, split_decoded
 from service.cache import describe_version
+from service.runtime.decoding import DecodeLimits, Source, decode_sources
 
 TODO, PRESENT, FAILED, EMBEDDED = "todo", "present", "failed", "embedded"
 
@@ -51,30 +54,37 @@ def _select(batch: pa.Table, *, shard: Shard, done: frozenset[str]) -> pa.Table:
 def _check_and_decode(
     batch: pa.Table, *, config: BackfillConfig, root: str, version: str, dim: int, size: int
 ):
-    """One chunk: one cache round trip, then decode the missing items (Ray runs many of these in parallel)."""
+    """One chunk: one cache round trip, then fetch and decode the missing items (Ray runs many of these
+    in parallel)."""
     item_ids = batch.column("item_id").to_pylist()
-    images = batch.column("image").to_pylist()
+    chunk = Catalogue(Path(root), item_ids, batch.column("image").to_pylist())
 
-    async def check() -> dict[str, np.ndarray | None]:
+    async def check_and_fetch() -> tuple[
+        dict[str, np.ndarray | None], dict[str, Source], dict[str, ItemError]
+    ]:
         cache = await open_cache(config)
+        fetcher = open_fetcher(config.fetch_allow_hosts, config.fetch_allow_http)
         try:
-            return await sink_for(config, version, dim, cache, None).present(item_ids)
+            present = await sink_for(config, version, dim, cache, None).present(item_ids)
+            todo = [k for k, i in enumerate(item_ids) if i not in present]
+            sources, failures = await load_sources(
+                fetcher, [item_ids[k] for k in todo], [chunk.source(k) for k in todo]
+            )
+            return present, sources, failures
         finally:
+            await fetcher.close()
             if cache is not None:
                 await cache.close()
 
-    present = asyncio.run(check())
-    todo = [k for k, i in enumerate(item_ids) if i not in present]
-    chunk = Catalogue(Path(root), item_ids, images)
-    sources = [chunk.source(k) for k in todo]
-    decoded = decode_batch([item_ids[k] for k in todo], sources, size)
-    pixels = dict(zip(decoded.item_ids, decoded.images, strict=True))
-    failures = {f.item_id: f for f in decoded.failures}
+    present, sources, failures = asyncio.run(check_and_fetch())
+    decoded, _ = decode_sources(list(sources.values()), DecodeLimits(size))
+    pixels, undecodable = split_decoded(sources, decoded)
+    failures |= undecodable
     state, code, message, pixel_col, vector_col = [], [], [], [], []
     for item_id in item_ids:
         failure = failures.get(item_id)
         state.append(PRESENT if item_id in present else FAILED if failure else TODO)
-        code.append(failure.code if failure else "")
+        code.append(str(failure.code) if failure else "")
         message.append(failure.message if failure else "")
         pixel_col.append(pixels[item_id].tobytes() if item_id in pixels else b"")
         vector = present.get(item_id)
@@ -123,7 +133,7 @@ class _EmbedWriter:
                 raw = batch.column("vector")[k].as_py()
                 chunk.present[item_ids[k]] = np.frombuffer(raw, dtype="<f4").reshape(dim) if raw else None
             elif state == FAILED:
-                chunk.failures.append(ItemFailure(item_ids[k], codes[k], messages[k]))
+                chunk.failures[item_ids[k]] = ItemError(codes[k], messages[k])
             else:
                 todo.append(k)
         pixels = batch.column("pixels")
@@ -224,7 +234,7 @@ def _count(summary: Summary, progress: Progress, batch: pa.Table) -> None:
     summary.skipped_cached += outcomes.count(PRESENT)
     ids, codes, messages = (batch.column(c).to_pylist() for c in ("item_id", "code", "message"))
     summary.add_failures(
-        ItemFailure(ids[k], codes[k], messages[k]) for k, outcome in enumerate(outcomes) if outcome == FAILED
+        {ids[k]: ItemError(codes[k], messages[k]) for k, outcome in enumerate(outcomes) if outcome == FAILED}
     )
     progress.update(len(outcomes), embedded, summary.failed_count)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from service.backfill.decode import ItemFailure
+from courier_core.errors import ItemError
 
 FIRST_IDS_KEPT = 10
 
@@ -44,12 +44,13 @@ class Summary:
         """Embedded items per second of the whole run (model load and finalising included)."""
         return self.embedded / self.wall_s if self.wall_s > 0 else 0.0
 
-    def add_failures(self, failures: Iterable[ItemFailure]) -> None:
-        for failure in failures:
-            entry = self.failed.setdefault(failure.code, FailureCount())
+    def add_failures(self, failures: Mapping[str, ItemError]) -> None:
+        """Count failed items by error code, keeping the first ids of each."""
+        for item_id, error in failures.items():
+            entry = self.failed.setdefault(str(error.code), FailureCount())
             entry.count += 1
             if len(entry.first_item_ids) < FIRST_IDS_KEPT:
-                entry.first_item_ids.append(failure.item_id)
+                entry.first_item_ids.append(item_id)
 
     def to_json(self) -> dict[str, Any]:
         return {

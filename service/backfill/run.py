@@ -11,14 +11,15 @@ from typing import Any, TextIO
 from service.backfill.catalogue import read_catalogue
 from service.backfill.chunk_io import ChunkSink
 from service.backfill.config import BackfillConfig
-from service.backfill.decode import DecodePool
 from service.backfill.model import load_engine
 from service.backfill.parts import PartsWriter
 from service.backfill.pipeline import ChunkPipeline, PipelineParts
 from service.backfill.promote import promote_if_complete
 from service.backfill.report import Progress, Summary
+from service.backfill.sources import open_fetcher
 from service.cache import EmbeddingCache, describe_version, make_cache
 from service.cache.base import safe_url
+from service.runtime.decoding import DecodeLimits, DecodePool
 
 
 class BackfillError(RuntimeError):
@@ -73,7 +74,7 @@ async def run_backfill(
     catalogue = read_catalogue(config.data_dir)
     scope = catalogue.select(config.shard, config.limit)
     engine = load_engine(config)
-    name, version = engine.manifest.name, engine.version
+    name, version = engine.name, engine.version
     parts = open_parts(config, name, version)
     in_parts = frozenset(parts.completed_ids()) if parts else frozenset()
     # With Redis, items already in a part are still checked there (Redis may have lost them: eviction, a
@@ -85,21 +86,23 @@ async def run_backfill(
     progress = Progress(len(scope), mode=config.progress, log_every_s=config.log_every_s, stream=stream)
     progress.update(summary.skipped_cached, 0, 0)
     cache = await open_cache(config)
+    fetcher = open_fetcher(config.fetch_allow_hosts, config.fetch_allow_http)
+    decode = DecodePool(config.decode_workers, DecodeLimits(engine.input_size), kind=config.decode_pool)
     try:
         if cache is not None:
-            await cache.set_version_info(version, describe_version(engine.manifest))
+            await cache.set_version_info(version, describe_version(engine))
         pipeline_started = time.monotonic()
-        with DecodePool(config.decode_workers, config.decode_pool) as decode:
-            pipeline = ChunkPipeline(
-                PipelineParts(engine, decode, sink_for(config, version, engine.dim, cache, parts)),
-                batch_size=config.batch_size,
-                chunk_size=config.chunk_size,
-                max_items_per_s=config.max_items_per_s,
-                summary=summary,
-                progress=progress,
-                stop=stop,
-            )
-            await pipeline.run(scope, positions, in_parts)
+        sink = sink_for(config, version, engine.dim, cache, parts)
+        pipeline = ChunkPipeline(
+            PipelineParts(engine, fetcher, decode, sink),
+            batch_size=config.batch_size,
+            chunk_size=config.chunk_size,
+            max_items_per_s=config.max_items_per_s,
+            summary=summary,
+            progress=progress,
+            stop=stop,
+        )
+        await pipeline.run(scope, positions, in_parts)
         summary.pipeline_s = time.monotonic() - pipeline_started
         progress.close()
         summary.interrupted = stop.is_set()
@@ -107,6 +110,8 @@ async def run_backfill(
             await finish(config, summary, parts, cache, engine.dim, catalogue.item_ids)
     finally:
         progress.close()
+        decode.close()
+        await fetcher.close()
         if cache is not None:
             await cache.close()
     summary.wall_s = time.monotonic() - started

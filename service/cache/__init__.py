@@ -7,10 +7,9 @@ interface.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from courier_core.cache_keys import version_info
-from courier_core.manifest import Manifest
 from service.cache.base import CacheError, EmbeddingCache
 from service.cache.cluster import ClusterCache
 from service.cache.memory import MemoryCache
@@ -66,6 +65,22 @@ def make_cache(
     return RedisCache(url, timeout_s=timeout_s or 0.25, retry_interval_s=retry_s, strict=strict)
 
 
-def describe_version(manifest: Manifest) -> dict[str, str]:
+class DescribedModel(Protocol):
+    """What `describe_version` reads: a model manifest or an engine."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def created_at(self) -> str: ...
+
+
+def describe_version(model: DescribedModel) -> dict[str, str]:
     """The `courier:meta:{version}` fields of a model version (the same from the service and the backfill)."""
-    return version_info(manifest.name, manifest.version, manifest.dim, manifest.created_at)
+    return version_info(model.name, model.version, model.dim, model.created_at)

@@ -86,10 +86,6 @@ class RedisCache(EmbeddingCache):
             pipe.hset(version_info_key(version), mapping=self._described[version])
         await self._call("set", pipe.execute())
 
-    async def set_raw(self, version: str, item_id: str, value: bytes, ttl: int = DEFAULT_TTL_SECONDS) -> None:
-        """Store raw bytes as given (tests plant wrong-length values with it)."""
-        await self._call("set", self._client.set(embedding_key(version, item_id), value, ex=ttl))
-
     async def exists_many(self, version: str, ids: Sequence[str]) -> set[str]:
         if not ids or not self._usable():
             return set()

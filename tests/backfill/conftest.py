@@ -1,7 +1,10 @@
-"""Catalogues of real images (JPEG and PNG, plus corrupt and missing files) and helpers to run the backfill."""
+"""Catalogues of real images (JPEG and PNG, plus corrupt and missing files) and helpers to run the backfill:
+in this process through the command's own `main` (exit code, JSON summary, messages), or as a real
+process where a process matters (signals, kills, Ray)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -19,9 +22,10 @@ from PIL import Image
 
 from courier_core.cache_keys import bytes_to_vector, embedding_key
 from courier_core.images import read_image_file
-from service.engine import OnnxEngine
-from tests.fixtures.models import ModelRepo
-from tests.fixtures.redis import RedisServer
+from harness.models import ModelRepo
+from harness.redis import RedisServer
+from service.backfill.cli import main as backfill_main
+from service.runtime.engine import OnnxEngine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,11 +128,24 @@ def cached_vectors(url: str, version: str, ids: list[str], dim: int) -> dict[str
     return {i: v for i, raw in zip(ids, values, strict=True) if (v := bytes_to_vector(raw, dim)) is not None}
 
 
-def backfill_command(catalogue: CatalogueDir, repo: ModelRepo, *extra: str) -> list[str]:
+_INHERITED = (
+    "REDIS_URL",
+    "COURIER_REDIS_MODE",
+    "JOB_COMPLETION_INDEX",
+    "COURIER_FETCH_ALLOW_HOSTS",
+    "COURIER_FETCH_ALLOW_HTTP",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command reads defaults from these variables; each test states what it uses."""
+    for name in _INHERITED:
+        monkeypatch.delenv(name, raising=False)
+
+
+def backfill_args(catalogue: CatalogueDir, repo: ModelRepo, *extra: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "service.backfill",
         "--data",
         str(catalogue.root),
         "--model",
@@ -148,17 +165,32 @@ def backfill_command(catalogue: CatalogueDir, repo: ModelRepo, *extra: str) -> l
     ]
 
 
+def backfill_command(catalogue: CatalogueDir, repo: ModelRepo, *extra: str) -> list[str]:
+    """`python -m service.backfill ...`, for a real process."""
+    return [sys.executable, "-m", "service.backfill", *backfill_args(catalogue, repo, *extra)]
+
+
 def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("REDIS_URL", None)
-    env.pop("JOB_COMPLETION_INDEX", None)
-    return env
+    return {k: v for k, v in os.environ.items() if k not in _INHERITED}
 
 
-def run_backfill_cli(
+def _summary(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def run_backfill_cli(catalogue: CatalogueDir, repo: ModelRepo, *extra: str) -> tuple[int, dict, str]:
+    """The command's `main` in this process; returns (exit code, the JSON summary line, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = backfill_main(backfill_args(catalogue, repo, *extra))
+    return code, _summary(out.getvalue()), err.getvalue()
+
+
+def run_backfill_process(
     catalogue: CatalogueDir, repo: ModelRepo, *extra: str, timeout: float = 120
 ) -> tuple[int, dict, str]:
-    """Run the command; returns (exit code, the JSON summary line, stderr)."""
+    """The command as a real process; returns (exit code, the JSON summary line, stderr)."""
     done = subprocess.run(
         backfill_command(catalogue, repo, *extra),
         capture_output=True,
@@ -167,6 +199,4 @@ def run_backfill_cli(
         cwd=REPO_ROOT,
         env=child_env(),
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    summary = json.loads(lines[-1]) if lines else {}
-    return done.returncode, summary, done.stderr
+    return done.returncode, _summary(done.stdout), done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import shutil
@@ -20,7 +21,7 @@ from courier_core.cache_keys import (
 )
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
 from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli
-from tests.service.helpers import start_service
+from tests.fixtures.service_app import app_settings, running_app
 
 
 def test_good_items_cached_with_the_service_vector_and_bad_ones_reported(
@@ -161,10 +162,9 @@ def test_indexed_job_manifest_shards_by_completion_index():
     assert "python" in text and "service.backfill" in text and "--promote" in text
 
 
-def test_the_service_serves_what_the_backfill_wrote(
-    clean_catalogue, onnx_model_repo, engine, redis_db, tmp_path
-):
-    """Over HTTP: /embed answers backfilled items from the cache, and recomputing them gives the same vector."""
+def test_the_service_serves_what_the_backfill_wrote(clean_catalogue, onnx_model_repo, engine, redis_db):
+    """Through the API: /embed answers backfilled items from the cache, and recomputing them gives the
+    same vector."""
     code, _, stderr = run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", redis_db.url)
     assert code == 0, stderr
     backfilled = cached_vectors(redis_db.url, engine.version, clean_catalogue.good, engine.dim)
@@ -179,18 +179,15 @@ def test_the_service_serves_what_the_backfill_wrote(
         }
         for i in ids
     ]
-    settings = {
-        "COURIER_MODEL_REPOSITORY": str(onnx_model_repo.root),
-        "COURIER_MODEL_NAME": onnx_model_repo.name,
-        "REDIS_URL": redis_db.url,
-        "COURIER_DECODE_WORKERS": 1,
-    }
-    service = start_service(settings, tmp_path / "service.log")
-    try:
-        cached = service.http.post("/embed", json={"items": body}).json()
-        fresh = service.http.post("/embed", json={"items": body, "refresh": True}).json()
-    finally:
-        service.stop()
+    settings = app_settings(onnx_model_repo.root, model_name=onnx_model_repo.name, redis_url=redis_db.url)
+
+    async def embed_twice() -> tuple[dict, dict]:
+        async with running_app(settings) as service:
+            cached = await service.http.post("/embed", json={"items": body})
+            fresh = await service.http.post("/embed", json={"items": body, "refresh": True})
+        return cached.json(), fresh.json()
+
+    cached, fresh = asyncio.run(embed_twice())
     assert cached["model"]["version"] == engine.version
     for item_id, from_cache, recomputed in zip(ids, cached["data"], fresh["data"], strict=True):
         assert from_cache["item_id"] == item_id and from_cache["cached"] is True

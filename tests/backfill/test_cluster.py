@@ -13,6 +13,7 @@ import redis
 
 from courier_core.cache_keys import bytes_to_vector, current_version_key, embedding_key, version_info_key
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
+from harness.redis_cluster import RedisClusterServer
 from tests.backfill.conftest import (
     REPO_ROOT,
     CatalogueDir,
@@ -20,8 +21,8 @@ from tests.backfill.conftest import (
     child_env,
     expected_vectors,
     run_backfill_cli,
+    run_backfill_process,
 )
-from tests.fixtures.redis_cluster import RedisClusterServer
 
 
 def cluster_vectors(url: str, version: str, ids: list[str], dim: int) -> dict[str, np.ndarray]:
@@ -150,10 +151,10 @@ def test_a_failover_mid_run_loses_and_duplicates_nothing(
 def test_the_wrong_redis_mode_is_a_clear_error(
     clean_catalogue, onnx_model_repo, redis_cluster: RedisClusterServer, redis_db
 ):
-    code, _, stderr = run_backfill_cli(clean_catalogue, onnx_model_repo, "--redis", redis_cluster.url)
+    code, _, stderr = run_backfill_process(clean_catalogue, onnx_model_repo, "--redis", redis_cluster.url)
     assert code == 2
     assert "this Redis is a cluster node: set COURIER_REDIS_MODE=cluster / --redis-mode cluster" in stderr
-    code, _, stderr = run_backfill_cli(
+    code, _, stderr = run_backfill_process(  # a real process: the slot-map warning goes to its stderr
         clean_catalogue, onnx_model_repo, "--redis", redis_db.url, "--redis-mode", "cluster"
     )
     assert code == 2

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
-from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli
+from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli, run_backfill_process
 from tests.backfill.test_cluster import cluster_vectors
 
 pytest.importorskip("ray")
@@ -24,7 +24,7 @@ def test_ray_engine_backfills_like_the_local_engine(
     mixed_catalogue, onnx_model_repo, engine, redis_db, tmp_path
 ):
     out = tmp_path / "ray.parquet"
-    code, summary, stderr = run_backfill_cli(
+    code, summary, stderr = run_backfill_process(  # Ray starts its own processes: keep them out of pytest's
         mixed_catalogue,
         onnx_model_repo,
         "--engine",
@@ -60,7 +60,7 @@ def test_ray_engine_backfills_like_the_local_engine(
 
 
 def test_ray_actors_write_into_a_redis_cluster(mixed_catalogue, onnx_model_repo, engine, redis_cluster):
-    code, summary, stderr = run_backfill_cli(
+    code, summary, stderr = run_backfill_process(
         mixed_catalogue, onnx_model_repo, "--engine", "ray", "--redis", redis_cluster.url,
         "--redis-mode", "cluster", "--chunk-size", "8", "--progress", "off", timeout=300,
     )  # fmt: skip

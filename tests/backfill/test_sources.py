@@ -20,7 +20,14 @@ import pytest
 
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
 from service.backfill import BackfillConfig, run_backfill
-from tests.backfill.conftest import REPO_ROOT, backfill_command, child_env, expected_vectors, run_backfill_cli
+from tests.backfill.conftest import (
+    REPO_ROOT,
+    CatalogueDir,
+    backfill_command,
+    child_env,
+    expected_vectors,
+    run_backfill_cli,
+)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -51,6 +58,7 @@ def http_catalogue(mixed_catalogue, tmp_path: Path) -> Iterator[tuple[Path, list
 
 
 def test_images_by_url_and_process_pool(http_catalogue, mixed_catalogue, onnx_model_repo, engine, tmp_path):
+    """URLs go through the service's fetcher: a local http server is fetched only once allow-listed."""
     root, ok, gone = http_catalogue
     out = tmp_path / "emb.parquet"
     config = BackfillConfig(
@@ -64,6 +72,8 @@ def test_images_by_url_and_process_pool(http_catalogue, mixed_catalogue, onnx_mo
         decode_pool="process",
         progress="log",
         log_every_s=0.0,
+        fetch_allow_hosts=("127.0.0.0/8",),
+        fetch_allow_http=("127.0.0.1",),
     )
     stream = io.StringIO()
     summary = asyncio.run(run_backfill(config, stream=stream))
@@ -75,6 +85,31 @@ def test_images_by_url_and_process_pool(http_catalogue, mixed_catalogue, onnx_mo
     validate_embeddings(emb, ok)
     expected = expected_vectors(engine, mixed_catalogue, emb.item_ids)
     np.testing.assert_allclose(emb.matrix, np.stack([expected[i] for i in emb.item_ids]), atol=1e-6)
+
+
+def test_urls_follow_the_service_fetch_rules(http_catalogue, onnx_model_repo, tmp_path):
+    """Without an allow-list, plain http and a loopback address are refused, as the service refuses them."""
+    root, ok, gone = http_catalogue
+    catalogue = CatalogueDir(root, ok, [], gone)
+    code, summary, _ = run_backfill_cli(
+        catalogue, onnx_model_repo, "--parquet-out", str(tmp_path / "e.parquet")
+    )
+    assert code == 1
+    assert summary["embedded"] == 0
+    assert summary["failed"]["fetch_refused"]["count"] == len(ok) + len(gone)
+
+    code, summary, stderr = run_backfill_cli(
+        catalogue,
+        onnx_model_repo,
+        "--parquet-out",
+        str(tmp_path / "e2.parquet"),
+        "--fetch-allow-hosts",
+        "127.0.0.0/8",
+        "--fetch-allow-http",
+        "127.0.0.1",
+    )
+    assert code == 1, stderr  # the two 404s
+    assert summary["embedded"] == len(ok) and summary["failed"]["fetch_error"]["count"] == len(gone)
 
 
 def test_parquet_only_runs_resume_from_parts_and_from_the_finished_file(

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.fixtures.models import ModelRepo
-from tests.fixtures.redis_cluster import RedisClusterServer
-from tests.service.helpers import ServiceProcess, start_service
+from harness.models import ModelRepo
+from harness.redis_cluster import RedisClusterServer
+from harness.service import ServiceProcess, start_service
 
 
 def cluster_settings(repo: ModelRepo, cluster: RedisClusterServer) -> dict[str, str | float | int]:

@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from courier_core.cache_keys import embedding_key, version_info
+from harness.redis_cluster import RedisClusterServer
 from service.cache import CacheError, ClusterCache, make_cache
 from service.reader import RedisEmbeddingReader
-from tests.fixtures.redis_cluster import RedisClusterServer
 
 DIM = 8
 

@@ -12,10 +12,11 @@ import numpy as np
 import redis
 
 from courier_core.cache_keys import embedding_key
+from harness.images import item
+from harness.redis_cluster import RedisClusterServer
+from harness.service import ServiceProcess, start_service
 from tests.cluster.conftest import cluster_settings
-from tests.fixtures.redis_cluster import RedisClusterServer
-from tests.fixtures.shared_redis import check_redis_cli_read, check_replicas_share, embed, image_of
-from tests.service.helpers import ServiceProcess, item, start_service
+from tests.service.redis_checks import check_redis_cli_read, check_replicas_share, embed, image_of
 
 
 def new_ids(prefix: str, count: int) -> list[str]:

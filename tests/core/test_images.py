@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from courier_core.images import (
-    IMAGE_DECODE_ERROR,
-    IMAGE_NOT_FOUND,
-    IMAGE_TOO_LARGE,
-    ImageError,
-    decode_image,
-    read_image_file,
-)
+from courier_core.errors import ItemCode
+from courier_core.images import ImageError, decode_image, read_image_file
 
 SIZE = 16
 
@@ -101,14 +95,14 @@ def test_truncated_jpeg_is_a_decode_error():
     data = encode(Image.fromarray(noise), "JPEG", quality=90)
     with pytest.raises(ImageError) as caught:
         decode_image(data[: len(data) // 2], SIZE)
-    assert caught.value.code == IMAGE_DECODE_ERROR
+    assert caught.value.code == ItemCode.IMAGE_DECODE_ERROR
 
 
 @pytest.mark.parametrize("data", [b"", b"GIF89a but not really an image", bytes(range(256)) * 4])
 def test_empty_and_non_image_bytes_are_decode_errors(data):
     with pytest.raises(ImageError) as caught:
         decode_image(data, SIZE)
-    assert caught.value.code == IMAGE_DECODE_ERROR
+    assert caught.value.code == ItemCode.IMAGE_DECODE_ERROR
 
 
 def test_decompression_bomb_is_too_large_without_decoding():
@@ -116,7 +110,7 @@ def test_decompression_bomb_is_too_large_without_decoding():
     assert len(bomb) < 100_000
     with pytest.raises(ImageError) as caught:
         decode_image(bomb, SIZE)
-    assert caught.value.code == IMAGE_TOO_LARGE
+    assert caught.value.code == ItemCode.IMAGE_TOO_LARGE
 
 
 def test_header_claiming_a_huge_image_is_too_large():
@@ -132,16 +126,16 @@ def test_header_claiming_a_huge_image_is_too_large():
     )
     with pytest.raises(ImageError) as caught:
         decode_image(png, SIZE)
-    assert caught.value.code == IMAGE_TOO_LARGE
+    assert caught.value.code == ItemCode.IMAGE_TOO_LARGE
 
 
 def test_byte_limit_and_missing_file(tmp_path):
     data = encode(Image.new("RGB", (20, 20)), "PNG")
     with pytest.raises(ImageError) as caught:
         decode_image(data, SIZE, max_bytes=10)
-    assert caught.value.code == IMAGE_TOO_LARGE
+    assert caught.value.code == ItemCode.IMAGE_TOO_LARGE
     with pytest.raises(ImageError) as caught:
         read_image_file(tmp_path / "absent.jpg", SIZE)
-    assert caught.value.code == IMAGE_NOT_FOUND
+    assert caught.value.code == ItemCode.IMAGE_NOT_FOUND
     (tmp_path / "ok.png").write_bytes(data)
     assert_rgb(read_image_file(tmp_path / "ok.png", SIZE))

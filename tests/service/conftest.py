@@ -1,4 +1,5 @@
-"""Module/package-scoped real servers: few uvicorn start-ups, several settings variants."""
+"""Service tests: most run the app in-process (tests/fixtures/service_app.py) on one asyncio runner per
+package; the few that need a process (signals, worker crashes) start `python -m service` (harness)."""
 
 from __future__ import annotations
 
@@ -10,32 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.models import ModelRepo
-from tests.fixtures.redis import RedisServer
-from tests.service.helpers import ServiceProcess, start_service
-
-
-def model_settings(repo: ModelRepo) -> dict[str, str]:
-    return {"COURIER_MODEL_REPOSITORY": str(repo.root), "COURIER_MODEL_NAME": repo.name}
-
 
 @pytest.fixture(scope="package")
-def service(
-    onnx_model_repo: ModelRepo, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """Redis-backed, no API keys, small body/item/pixel limits so the limit errors are cheap to provoke."""
-    settings = model_settings(onnx_model_repo) | {
-        "REDIS_URL": redis_server.url,
-        "COURIER_MAX_BODY_BYTES": 1024 * 1024,
-        "COURIER_MAX_ITEMS_PER_REQUEST": 16,
-        "COURIER_MAX_QUEUE_ITEMS": 64,
-        "COURIER_MAX_IMAGE_PIXELS": 1_000_000,
-        "COURIER_CACHE_RETRY_INTERVAL_S": 0.2,
-        "COURIER_DECODE_WORKERS": 2,
-    }
-    server = start_service(settings, tmp_path_factory.mktemp("svc") / "service.log")
-    yield server
-    server.stop()
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

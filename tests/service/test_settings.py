@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from pydantic import ValidationError
 
 from service.settings import Settings
-from tests.service.helpers import REPO_ROOT
 
 
 def test_settings_read_courier_env_and_plain_redis_url(monkeypatch) -> None:
@@ -35,16 +31,3 @@ def test_inconsistent_settings_are_refused(monkeypatch) -> None:
     monkeypatch.setenv("COURIER_MAX_BATCH_SIZE", "64")
     with pytest.raises(ValidationError, match="COURIER_MAX_BATCH_SIZE=64"):
         Settings()
-
-
-def test_bad_model_directory_stops_start_up(tmp_path) -> None:
-    env = {
-        "COURIER_MODEL_REPOSITORY": str(tmp_path / "nowhere"),
-        "COURIER_PORT": "0",
-        "PATH": "/usr/bin:/bin",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "service"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode != 0
-    assert "does not exist" in result.stdout + result.stderr

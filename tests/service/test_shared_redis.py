@@ -3,23 +3,42 @@
 
 from __future__ import annotations
 
-from tests.fixtures.shared_redis import check_redis_cli_read, check_replicas_share
-from tests.service.helpers import start_service
+from collections.abc import Iterator
+
+import pytest
+
+from harness.models import ModelRepo
+from harness.redis import RedisServer
+from harness.service import ServiceProcess, start_service
+from tests.service.redis_checks import check_redis_cli_read, check_replicas_share
 
 
-def test_redis_cli_alone_reads_the_vector_the_service_answered(service, redis_server) -> None:
-    check_redis_cli_read(service, redis_server.port, cluster=False)
-
-
-def test_two_replicas_share_one_redis(service, onnx_model_repo, redis_server, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def replicas(
+    onnx_model_repo: ModelRepo, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Two real `python -m service` processes behind the session's redis-server."""
     settings = {
         "COURIER_MODEL_REPOSITORY": str(onnx_model_repo.root),
         "COURIER_MODEL_NAME": onnx_model_repo.name,
         "REDIS_URL": redis_server.url,
         "COURIER_DECODE_WORKERS": 1,
     }
-    other = start_service(settings, tmp_path / "replica.log")
+    logs = tmp_path_factory.mktemp("replicas")
+    first = start_service(settings, logs / "first.log")
     try:
-        check_replicas_share(service, other)
-    finally:
-        other.stop()
+        second = start_service(settings, logs / "second.log")
+    except Exception:
+        first.stop()
+        raise
+    yield first, second
+    second.stop()
+    first.stop()
+
+
+def test_redis_cli_alone_reads_the_vector_the_service_answered(replicas, redis_server) -> None:
+    check_redis_cli_read(replicas[0], redis_server.port, cluster=False)
+
+
+def test_two_replicas_share_one_redis(replicas) -> None:
+    check_replicas_share(*replicas)

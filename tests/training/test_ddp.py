@@ -12,13 +12,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from training.distributed import current_context, sync_gradients
 from training.models.text import TitleTokens
-from training.train.config import TrainConfig
-from training.train.distributed import sync_gradients
-from training.train.images import ImageFeeder
-from training.train.model import TrainModel
-from training.train.pages import PageViews
-from training.train.steps import MethodSteps
+from training.pretrain.config import TrainConfig
+from training.pretrain.images import ImageFeeder
+from training.pretrain.model import TrainModel
+from training.pretrain.pages import PageViews
+from training.pretrain.steps import MethodSteps
 
 GLOBAL_BATCH = 4
 
@@ -43,9 +43,10 @@ def _loss_and_grads(method: str, rank: int, size: int) -> tuple[float, torch.Ten
     )
     torch.manual_seed(0)
     model = TrainModel(cfg)
-    steps = MethodSteps(
-        cfg, categories, ImageFeeder(images, (0.5,) * 3, (0.25,) * 3, "cpu"), TitleTokens(titles, 64)
-    )
+    feeder = ImageFeeder(images, (0.5,) * 3, (0.25,) * 3, "cpu")
+    dist_ctx = current_context()
+    assert (dist_ctx.rank, dist_ctx.world_size) == (rank, size)
+    steps = MethodSteps(cfg, categories, feeder, TitleTokens(titles, 64), dist_ctx)
     per_rank = GLOBAL_BATCH // size
     local = np.arange(rank * per_rank, (rank + 1) * per_rank)
     if method == "courier":
@@ -54,9 +55,9 @@ def _loss_and_grads(method: str, rank: int, size: int) -> tuple[float, torch.Ten
         rows = np.arange(8)[rank * 8 // size : (rank + 1) * 8 // size]
         result = steps.items(model, rows, torch.Generator().manual_seed(5))
     result.loss.backward()
-    sync_gradients(model)
+    sync_gradients(model, dist_ctx)
     grads = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
-    return result.stats["loss"], grads
+    return result.stats.loss, grads
 
 
 def _worker(rank: int, size: int, port: int, out: str) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from training.distributed import DistContext
 from training.losses.courier import CourierLossConfig, courier_loss
 from training.models.encoder import build_encoder
 from training.models.uir import IntentionReconstruction
-from training.train.batching import encode_pages, encode_pages_naive, make_page_batch
-from training.train.images import ImageFeeder
-from training.train.pages import PageViews
+from training.pretrain.batching import encode_pages, encode_pages_naive, make_page_batch
+from training.pretrain.images import ImageFeeder
+from training.pretrain.pages import PageViews
 
 
 def _batch_with_repeats() -> tuple[PageViews, np.ndarray, ImageFeeder]:
@@ -35,7 +36,9 @@ def _loss_and_grads(dedup: bool) -> tuple[float, list[torch.Tensor], int, int]:
     else:
         hist, page = encode_pages_naive(encoder, batch, feeder)
     tensors = batch.page_tensors(hist, page)
-    loss = courier_loss(tensors, uir, torch.tensor(10.0), CourierLossConfig(page_weight=0.5)).loss
+    loss = courier_loss(
+        tensors, uir, torch.tensor(10.0), CourierLossConfig(page_weight=0.5), dist_ctx=DistContext()
+    ).loss
     loss.backward()
     grads = [p.grad.clone() for p in [*encoder.parameters(), *uir.parameters()]]
     return float(loss.detach()), grads, batch.positions, len(batch.rows)

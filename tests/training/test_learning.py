@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.fixtures.runs import tiny_train_config
-from training.train.loop import train
+from training.pretrain.loop import train
 
 
 def test_short_courier_run_learns(tiny_world: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from courier_core.dataset import load_dataset
 from courier_core.embeddings_file import read_embeddings
 from tests.fixtures.runs import tiny_train_config
 from training.cli import main as cli_main
-from training.train.loop import train
+from training.pretrain.loop import train
 
 
 def _check_run(run: Path, method: str) -> None:

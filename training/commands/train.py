@@ -8,7 +8,7 @@ Defaults (sized for the `default` world, ~3,000 items at 96 px, on a 2-core CPU:
 COURIER steps, ~5 min on a quiet machine): resnet-small (4 stages, widths 16–128, GroupNorm), 64 px input, 64-d
 embeddings, history 20, 32 page views per step (128 images for clip/simclr/simsiam), 1 epoch, AdamW
 lr 2e-3 with warm-up + cosine, learned τ from 0.1, λ_clip 0.1, and the per-page COURIER term only
-(page weight 1.0), which DESIGN §3 and docs/experiments.md found to carry taste. More epochs help
+(page weight 1.0), which docs/experiments.md found to carry taste. More epochs help
 (on a GPU, `--device cuda --epochs 5` takes ~2 min).
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from training.train.config import METHODS, ConfigError, TrainConfig, read_config_file
+from training.pretrain.config import METHODS, ConfigError, TrainConfig, read_config_file
 
 _ON_OFF = {"on": True, "off": False}
 
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     d = TrainConfig.__dataclass_fields__
     a = parser.add_argument
-    a("--data", help="dataset directory (DESIGN §2)")
+    a("--data", help='dataset directory (docs/design.md, "Dataset contract")')
     a("--method", choices=METHODS, help="courier or a baseline; random saves the untrained encoder")
     a("--out", help="run directory to create (or continue with --resume)")
     a("--config", help="JSON file of TrainConfig keys; explicit flags override it")
@@ -122,8 +122,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     from courier_core.dataset import DatasetError
     from training.checkpoint import CheckpointError
-    from training.losses.gather import world
-    from training.train.loop import train
+    from training.pretrain.loop import train
 
     try:
         cfg = config_from_args(args)
@@ -135,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if result.status == "interrupted":
         print(f"interrupted at step {s['steps']}; resume with the same command plus --resume")
         return 130
-    if world()[0] == 0:
+    if result.dist_ctx.is_main:
         shown = {
             k: s[k] for k in ("steps", "wall_s", "final_train_loss", "best_val_loss") if s.get(k) is not None
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from training.losses.gather import gather, global_sum, local_slice
+from training.distributed import DistContext, gather, global_sum
 
 
 def clip_loss(
@@ -14,6 +14,8 @@ def clip_loss(
     keys: torch.Tensor,
     scale: torch.Tensor,
     valid: torch.Tensor | None = None,
+    *,
+    dist_ctx: DistContext,
 ) -> torch.Tensor:
     """image, text [n, d] L2-normalised pairs; keys [n] item ids (another row with the same key is not a
     negative); valid [n] bool marks real rows (padding rows are neither anchors nor negatives; equal n on
@@ -21,8 +23,9 @@ def clip_loss(
     n_local = image.shape[0]
     if valid is None:
         valid = torch.ones(n_local, dtype=torch.bool, device=image.device)
-    own = local_slice(n_local)
-    all_image, all_text, all_keys, all_valid = gather(image), gather(text), gather(keys), gather(valid)
+    own = dist_ctx.own_rows(n_local)
+    all_image, all_text = gather(image, dist_ctx), gather(text, dist_ctx)
+    all_keys, all_valid = gather(keys, dist_ctx), gather(valid, dist_ctx)
     n = all_image.shape[0]
     logits = (all_image.float() @ all_text.float().T) * scale
     eye = torch.eye(n, dtype=torch.bool, device=logits.device)
@@ -32,5 +35,5 @@ def clip_loss(
     rows = valid
     i2t = F.cross_entropy(logits[own][rows], targets[rows], reduction="sum")
     t2i = F.cross_entropy(logits.T[own][rows], targets[rows], reduction="sum")
-    count = global_sum(valid.sum().float())
+    count = global_sum(valid.sum().float(), dist_ctx)
     return (i2t + t2i) / (2 * count.clamp(min=1.0))

@@ -1,4 +1,4 @@
-"""The COURIER contrastive loss on intention scores (DESIGN §3).
+"""The COURIER contrastive loss on intention scores (docs/design.md, "The COURIER method").
 
 For every clicked item p of page view b (an *anchor*):
 - per-page term: −log softmax of s_b(·) over page b's items, p against the page's UNCLICKED items
@@ -14,11 +14,11 @@ Every score is s_b(x) = <r_b(x), e_x> / τ: each candidate is scored by its OWN 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import torch
 
-from training.losses.gather import gather, global_sum, world
+from training.distributed import DistContext, gather, global_sum
 from training.models.uir import IntentionReconstruction
 
 INBATCH_CHOICES = ("all", "same-category", "none")
@@ -55,20 +55,52 @@ class PageTensors:
     users: torch.Tensor  # [B] int64
 
 
+@dataclass(frozen=True)
+class AnchorCounts:
+    """Sums over anchors (clicked items) for logging; divide by `anchors` for per-anchor means."""
+
+    anchors: float
+    page_loss: float
+    items_loss: float
+    users_loss: float
+    top1_hits: float  # the anchor scores highest among its valid candidates
+    chance: float  # sum of 1 / number of valid candidates: the top-1 rate of a random score
+    auc_wins: float  # page AUC: (clicked, unclicked) pairs of one page ordered right, ties ½
+    auc_pairs: float
+
+    @property
+    def page_auc(self) -> float | None:
+        """None when no page had both a clicked and an unclicked item."""
+        return self.auc_wins / self.auc_pairs if self.auc_pairs else None
+
+    @classmethod
+    def from_tensor(cls, counts: torch.Tensor) -> AnchorCounts:
+        return cls(*counts.tolist())
+
+    def __add__(self, other: AnchorCounts) -> AnchorCounts:
+        return AnchorCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
 @dataclass
 class CourierLossOutput:
     loss: torch.Tensor  # this rank's share; summed over ranks = loss on the global batch
-    stats: dict[str, float]  # global sums: anchors, loss, page/items/users loss, top1 hits, chance, AUC pairs
+    counts: torch.Tensor  # [8] THIS rank's anchor sums in `AnchorCounts` field order (the caller reduces)
 
 
 def courier_loss(
-    pages: PageTensors, uir: IntentionReconstruction, scale: torch.Tensor, cfg: CourierLossConfig
+    pages: PageTensors,
+    uir: IntentionReconstruction,
+    scale: torch.Tensor,
+    cfg: CourierLossConfig,
+    *,
+    dist_ctx: DistContext,
 ) -> CourierLossOutput:
-    rank, _ = world()
+    """Every rank scores its anchors against the gathered global batch."""
     local_b = pages.history.shape[0]
-    hist, hmask = gather(pages.history), gather(pages.history_mask)
-    page, pmask, clicked = gather(pages.page), gather(pages.page_mask), gather(pages.clicked)
-    items, cats, users = gather(pages.items), gather(pages.categories), gather(pages.users)
+    hist, hmask = gather(pages.history, dist_ctx), gather(pages.history_mask, dist_ctx)
+    page, pmask = gather(pages.page, dist_ctx), gather(pages.page_mask, dist_ctx)
+    clicked, items = gather(pages.clicked, dist_ctx), gather(pages.items, dist_ctx)
+    cats, users = gather(pages.categories, dist_ctx), gather(pages.users, dist_ctx)
     B, M, d = page.shape
     N = B * M
     device = page.device
@@ -76,11 +108,11 @@ def courier_loss(
     cos = uir.scores(hist, hmask, page.reshape(N, d)).float()  # [B, N]
     logits = cos * scale
     is_local = torch.zeros(B, dtype=torch.bool, device=device)
-    is_local[rank * local_b : (rank + 1) * local_b] = True
+    is_local[dist_ctx.own_rows(local_b)] = True
     anchor_b, anchor_j = (clicked & pmask & is_local[:, None]).nonzero(as_tuple=True)
     anchor_n = anchor_b * M + anchor_j
     k = anchor_n.numel()
-    total = global_sum(torch.tensor(float(k), device=device)).clamp(min=1.0)
+    total = global_sum(torch.tensor(float(k), device=device), dist_ctx).clamp(min=1.0)
 
     cand_item, cand_cat = items.reshape(N), cats.reshape(N)
     cand_valid, cand_clicked = pmask.reshape(N), clicked.reshape(N)
@@ -121,10 +153,9 @@ def courier_loss(
         auc_wins, auc_pairs = page_auc_counts(
             own.detach(), clicked & pmask & is_local[:, None], ~clicked & pmask
         )
-        sums = torch.stack(
+        counts = torch.stack(
             [
                 torch.tensor(float(k), device=device),
-                per_anchor.sum().detach(),
                 page_loss.sum().detach(),
                 items_loss.sum().detach(),
                 users_loss.sum().detach(),
@@ -134,19 +165,7 @@ def courier_loss(
                 auc_pairs,
             ]
         )
-        sums = global_sum(sums)
-    names = (
-        "anchors",
-        "loss",
-        "page_loss",
-        "items_loss",
-        "users_loss",
-        "top1_hits",
-        "chance",
-        "auc_wins",
-        "auc_pairs",
-    )
-    return CourierLossOutput(loss, dict(zip(names, sums.tolist(), strict=True)))
+    return CourierLossOutput(loss, counts)
 
 
 def page_auc_counts(

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import torch
 
-from training.losses.gather import gather, local_slice
+from training.distributed import DistContext, gather
 
 
-def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+def nt_xent_loss(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float, *, dist_ctx: DistContext
+) -> torch.Tensor:
     """z1, z2 [n, d] L2-normalised views of the same n images. Returns this rank's share."""
-    own = local_slice(z1.shape[0])
-    a, b = gather(z1), gather(z2)
+    own = dist_ctx.own_rows(z1.shape[0])
+    a, b = gather(z1, dist_ctx), gather(z2, dist_ctx)
     n = a.shape[0]
     z = torch.cat([a, b]).float()
     sim = (z @ z.T) / temperature

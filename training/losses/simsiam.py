@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.losses.gather import global_sum
+from training.distributed import DistContext, global_sum
 
 
 class Predictor(nn.Module):
@@ -23,10 +23,12 @@ class Predictor(nn.Module):
         return self.net(z)
 
 
-def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+def simsiam_loss(
+    p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor, *, dist_ctx: DistContext
+) -> torch.Tensor:
     """−(cos(p1, sg z2) + cos(p2, sg z1)) / 2, averaged over the global batch. Returns this rank's share."""
     terms = F.cosine_similarity(p1.float(), z2.detach().float(), dim=-1) + F.cosine_similarity(
         p2.float(), z1.detach().float(), dim=-1
     )
-    count = global_sum(torch.tensor(float(p1.shape[0]), device=p1.device))
+    count = global_sum(torch.tensor(float(p1.shape[0]), device=p1.device), dist_ctx)
     return -terms.sum() / (2 * count)

@@ -1,0 +1,1 @@
+"""HTTP plumbing: routes, schemas, responses, auth, middleware and dependencies (no model work here)."""

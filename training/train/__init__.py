@@ -1,1 +1,0 @@
-"""Pre-training: typed config, page-view batching with distinct-image dedup, the loop, checkpoints."""
