@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     redis_mode: Literal["standalone", "cluster"] = Field(
         "standalone", description="cluster: REDIS_URL names any one node of a Redis Cluster"
     )
-    cache_ttl_s: int = Field(DEFAULT_TTL_SECONDS, gt=0)
+    cache_ttl_s: int = Field(DEFAULT_TTL_SECONDS, gt=0, description="cache TTL in seconds, reset on write")
     cache_max_items: int = Field(100_000, gt=0, description="bound of the in-process LRU cache")
     cache_timeout_ms: float = Field(250, gt=0, description="Redis connect/read timeout")
     cache_retry_interval_s: float = Field(
