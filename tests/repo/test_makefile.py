@@ -16,7 +16,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def planned(target: str, tmp_path: Path, **env: str) -> str:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")} | env
+    # A fresh top-level make, as a user runs it: no COURIER_* settings and none of the calling make's own
+    # variables (under `make test` MAKELEVEL makes the child print "Leaving directory" lines).
+    inherited = ("COURIER_", "MAKE", "MFLAGS")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(inherited)} | env
     done = subprocess.run(
         ["make", "-n", target, f"VENV={tmp_path / 'venv'}"],
         cwd=REPO_ROOT,
