@@ -2,12 +2,14 @@
 
 Training and serving must preprocess identically, so every path that turns bytes into model input calls
 `decode_image`. Failures raise `ImageError`, an `ItemError` with a code from `courier_core.errors`, so
-callers report them per item.
+callers report them per item. Any exception an image plugin raises on hostile bytes becomes an
+`ImageError` too (tests/reliability fuzz it), so no caller needs a catch-all of its own.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from courier_core.errors import ItemCode, ItemError
 
 DEFAULT_MAX_PIXELS = 40_000_000
 RESIZE_POLICY = "center_square_crop_resize_bilinear"
+_OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>")
 
 
 class ImageError(ItemError):
@@ -39,6 +42,7 @@ def decode_image(
         raise ImageError(ItemCode.IMAGE_TOO_LARGE, f"image is {len(data)} bytes, limit {max_bytes}")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged file's metadata warnings are not the caller's news
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             width, height = img.size
@@ -51,14 +55,28 @@ def decode_image(
                 img.draft(img.mode, (size, size))
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # no copy of every image without EXIF rotation
-            rgb = _to_rgb(img)
+            return _square_resize(_to_rgb(img), size)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(ItemCode.IMAGE_TOO_LARGE, str(exc)) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, f"cannot decode image: {exc}") from None
-    return _square_resize(rgb, size)
+        raise ImageError(ItemCode.IMAGE_TOO_LARGE, _clean(exc)) from None
+    except MemoryError:
+        raise ImageError(
+            ItemCode.IMAGE_TOO_LARGE, "decoding the image needs more memory than is free"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            ItemCode.IMAGE_DECODE_ERROR, "cannot decode image: not a recognised image format"
+        ) from None
+    except Exception as exc:  # what a plugin raises on hostile bytes: NotImplementedError, TypeError, ...
+        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, f"cannot decode image: {_clean(exc)}") from None
+
+
+def _clean(exc: BaseException) -> str:
+    """The exception's message without Python object reprs (`<_io.BytesIO object at 0x…>`), which mean
+    nothing to a caller; the exception's type when it has no message."""
+    text = _OBJECT_REPR.sub("the image", str(exc)).strip()
+    return text or type(exc).__name__
 
 
 def read_image_file(path: str | Path, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
