@@ -8,6 +8,8 @@ callers report them per item. Any exception an image plugin raises on hostile by
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import re
 import warnings
@@ -21,6 +23,8 @@ from courier_core.errors import ItemCode, ItemError
 DEFAULT_MAX_PIXELS = 40_000_000
 RESIZE_POLICY = "center_square_crop_resize_bilinear"
 _OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>")
+_DATA_URI = re.compile(r"data:[\w.+-]*/?[\w.+-]*(?:;[\w.+-]+=[\w.+-]+)*(;base64)?,", re.ASCII)
+_WHITESPACE = re.compile(r"\s+", re.ASCII)
 
 
 class ImageError(ItemError):
@@ -77,6 +81,28 @@ def _clean(exc: BaseException) -> str:
     nothing to a caller; the exception's type when it has no message."""
     text = _OBJECT_REPR.sub("the image", str(exc)).strip()
     return text or type(exc).__name__
+
+
+def base64_image_bytes(text: str) -> bytes:
+    """The bytes of a base64 image as people send it: plain, line-wrapped (MIME, PEM: 76 or 64 characters
+    a line), URL-safe, unpadded, or a `data:image/...;base64,` URI. Raises `ImageError` saying what is wrong.
+    """
+    uri = _DATA_URI.match(text)
+    if uri is not None:
+        if uri.group(1) is None:
+            raise ImageError(
+                ItemCode.IMAGE_DECODE_ERROR,
+                "image_b64 is a data: URI without ';base64': send the bytes in base64",
+            )
+        text = text[uri.end() :]
+    compact = _WHITESPACE.sub("", text)
+    compact = compact.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        bad = next((c for c in compact if not (c.isascii() and (c.isalnum() or c in "+/="))), None)
+        detail = f": it contains {bad!r}" if bad is not None else ""
+        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, f"image_b64 is not valid base64{detail}") from None
 
 
 def read_image_file(path: str | Path, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -1,7 +1,9 @@
 """`python -m service`: read COURIER_* settings, serve with uvicorn, drain on SIGTERM.
 
-On SIGTERM the process first turns /readyz and new requests to 503, lets queued and in-flight work
-finish (at most COURIER_DRAIN_TIMEOUT_S), then exits 0. A second signal exits at once.
+On SIGTERM the process turns /readyz to 503 and keeps serving for COURIER_DRAIN_MIN_S (so a load balancer
+stops routing here first; every response then says `Connection: close`), then answers new requests 503,
+lets queued and in-flight work finish (all within COURIER_DRAIN_TIMEOUT_S) and exits 0. A second signal
+exits at once.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM and not self._state.draining:
             self._state.begin_drain()
-            log.info("SIGTERM: draining (readiness 503, new requests 503, finishing in-flight work)")
+            log.info(
+                "SIGTERM: draining (readiness 503; serving %.1fs more, then new requests 503 while in-flight "
+                "work finishes)",
+                self._state.settings.drain_min_s,
+            )
             # a signal handler: hand the wait to the event loop rather than start it from here
             asyncio.get_running_loop().call_soon_threadsafe(self._exit_when_idle)
             return
@@ -41,7 +47,7 @@ class DrainingServer(uvicorn.Server):
 
     def _exit_when_idle(self) -> None:
         async def wait_then_exit() -> None:
-            await self._state.wait_idle(self._state.settings.drain_timeout_s)
+            await self._state.finish_drain()
             self.should_exit = True
 
         self._drain = asyncio.get_running_loop().create_task(wait_then_exit())

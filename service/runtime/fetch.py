@@ -156,4 +156,4 @@ class Fetcher:
         """Refuse an address that is not globally routable (courier_core.addresses), unless allow-listed."""
         reason = refusal_reason(address)
         if reason is not None and not self.policy.private_ok.allows(host, address):
-            raise FetchError(ItemCode.FETCH_REFUSED, f"{host} is refused: {reason}")
+            raise FetchError(ItemCode.FETCH_REFUSED, f"{host} is a non-public address: {reason}")

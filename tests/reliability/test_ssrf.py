@@ -50,7 +50,7 @@ def fetch_error(url: str, policy: FetchPolicy | None = None) -> FetchError:
 def test_non_global_addresses_are_refused_before_connecting(url: str) -> None:
     error = fetch_error(url)
     assert error.code == "fetch_refused", error.message
-    assert "refused" in error.message
+    assert "non-public" in error.message
 
 
 class _Redirector(http.server.BaseHTTPRequestHandler):
