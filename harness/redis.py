@@ -1,8 +1,10 @@
-"""A real redis-server on a free port (no persistence), which tests can kill and restart on the same port."""
+"""A real redis-server on a free port (no persistence), which tests can kill and restart on the same port, or
+freeze (SIGSTOP: connections stay open, nothing answers) and thaw."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -59,3 +61,12 @@ class RedisServer:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server holds its connections but answers nothing until `thaw`."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
