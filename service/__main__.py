@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from types import FrameType
 
 import uvicorn
@@ -22,6 +23,9 @@ from service.runtime.state import ServiceState
 from service.settings import Settings
 
 log = logging.getLogger("service")
+
+# After the drain: how long connections still open may take to send their last request and get its answer.
+CLOSE_GRACE_S = 1.0
 
 
 class DrainingServer(uvicorn.Server):
@@ -48,6 +52,13 @@ class DrainingServer(uvicorn.Server):
     def _exit_when_idle(self) -> None:
         async def wait_then_exit() -> None:
             await self._state.finish_drain()
+            # Stop accepting first, then give open connections a moment to be answered (503 + close):
+            # a request already sent on a connection accepted just before would otherwise be cut off.
+            for listener in self.servers:
+                listener.close()
+            deadline = time.monotonic() + CLOSE_GRACE_S
+            while self.server_state.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             self.should_exit = True
 
         self._drain = asyncio.get_running_loop().create_task(wait_then_exit())

@@ -40,9 +40,12 @@ class Load:
     threads: int = 4
     timeout_s: float = 30.0
     headers: dict[str, str] = field(default_factory=dict)
+    # Cleared: the threads stop sending, as clients behind a load balancer that stopped routing here.
+    routed: threading.Event = field(default_factory=threading.Event)
     results: list[Result] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.routed.set()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._workers = [
@@ -64,7 +67,7 @@ class Load:
         client = httpx.Client(base_url=self.base_url, timeout=self.timeout_s, headers=self.headers)
         number = 0
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and self.routed.is_set():
                 method, path, body = self.make_request(index, number)
                 number += 1
                 result = self._send(client, method, path, body)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from harness.images import b64, image_bytes, item
 from service.settings import Settings
 from tests.fixtures.fake_engine import FakeEngine
-from tests.fixtures.service_app import fake_app
+from tests.fixtures.service_app import app_settings, fake_app, running_app
 
 pytestmark = pytest.mark.anyio
 
@@ -176,3 +176,27 @@ async def test_base64_as_people_send_it() -> None:
         "message": "image_b64 is not valid base64: it contains '%'",
     }
     assert "without ';base64'" in data["data-uri-not-base64"]["error"]["message"]
+
+
+async def test_draining_serves_for_the_minimum_period_then_refuses_all_with_connection_close() -> None:
+    body = {"items": [item("d", image_bytes(seed=4))]}
+    async with fake_app(drain_min_s=60) as service:
+        service.state.begin_drain()
+        served = await service.http.post("/embed", json=body)
+        ready = await service.http.get("/readyz")
+    async with fake_app(drain_min_s=0) as service:
+        service.state.begin_drain()
+        refused = await service.http.post("/embed", json=body)
+    assert served.status_code == 200 and served.headers["connection"] == "close"
+    assert ready.status_code == 503 and ready.headers["connection"] == "close"
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "draining"
+    assert refused.headers["connection"] == "close" and refused.headers["retry-after"] == "1"
+
+
+async def test_not_ready_503_closes_the_connection() -> None:
+    engine = FakeEngine()
+    engine.hold()  # warm-up waits: not ready
+    async with running_app(app_settings(), lambda _: engine, wait_ready=False) as service:
+        refused = await service.http.post("/embed", json={"items": [item("early", image_bytes())]})
+        engine.release()
+    assert refused.status_code == 503 and refused.headers["connection"] == "close"
