@@ -180,7 +180,7 @@ async def test_base64_as_people_send_it() -> None:
 
 async def test_draining_serves_for_the_minimum_period_then_refuses_all_with_connection_close() -> None:
     body = {"items": [item("d", image_bytes(seed=4))]}
-    async with fake_app(drain_min_s=60) as service:
+    async with fake_app(drain_min_s=20) as service:
         service.state.begin_drain()
         served = await service.http.post("/embed", json=body)
         ready = await service.http.get("/readyz")
