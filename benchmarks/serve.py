@@ -38,6 +38,7 @@ from benchmarks.loadgen import Request, build_request, merge_phases, run_phase
 from benchmarks.workload import make_jpegs, model_rate
 from courier_core.model_repo import load_model_dir
 from harness.redis import RedisServer, free_port
+from harness.redis_cluster import RedisClusterServer
 from harness.service import start_service
 from service.runtime.decoding import DecodeLimits, DecodePool
 
@@ -73,6 +74,11 @@ def parse_args() -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="extra setting for the service, e.g. COURIER_DECODE_WORKERS=3 (repeatable)",
+    )
+    p.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="a local three-primary Redis Cluster instead of one redis-server",
     )
     p.add_argument("--json", type=Path, help="also write the figures here")
     return p.parse_args()
@@ -116,11 +122,12 @@ def main() -> int:
         f"{args.images} JPEGs (+{args.warmup_images} for warm-up, +{lone_images} sent alone) of {args.image_px}x{args.image_px * 3 // 4}, mean {np.mean([len(j) for j in jpegs]) / 1024:.0f} KiB"
     )
 
-    redis = RedisServer(free_port())
+    redis = RedisClusterServer(workdir) if args.redis_cluster else RedisServer(free_port())
     redis.start()
     settings = {
         "COURIER_MODEL_REPOSITORY": str(model),
         "REDIS_URL": redis.url,
+        "COURIER_REDIS_MODE": "cluster" if args.redis_cluster else "standalone",
         "COURIER_LOG_LEVEL": "warning",
     }
     settings |= {"COURIER_MODEL_NAME": name} if name else {}

@@ -1,5 +1,6 @@
 """A real redis-server on a free port (no persistence), which tests can kill and restart on the same port, or
-freeze (SIGSTOP: connections stay open, nothing answers) and thaw."""
+freeze (SIGSTOP: connections stay open, nothing answers) and thaw; and `redis-cli` as rankers outside Python
+would use it."""
 
 from __future__ import annotations
 
@@ -70,3 +71,40 @@ class RedisServer:
     def thaw(self) -> None:
         assert self._process is not None
         self._process.send_signal(signal.SIGCONT)
+
+
+_CLI_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", '"': b'"', "\\": b"\\"}
+
+
+def redis_cli(port: int, *args: str, cluster: bool = False) -> str:
+    """One command through the `redis-cli` binary (`-c` follows cluster redirects), output as printed with
+    `--no-raw`: strings quoted, bytes outside printable ASCII as \\xHH escapes."""
+    command = [
+        "redis-cli",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--no-raw",
+        *(["-c"] if cluster else []),
+        *args,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=True)
+    return done.stdout.rstrip("\n")
+
+
+def unquote_cli(text: str) -> bytes:
+    """The bytes of one quoted `redis-cli --no-raw` string (C-style escapes, as redis-cli writes them)."""
+    assert text.startswith('"') and text.endswith('"'), text[:80]
+    body, out, k = text[1:-1], bytearray(), 0
+    while k < len(body):
+        if body[k] != "\\":
+            out += body[k].encode("latin-1")
+            k += 1
+        elif body[k + 1] == "x":
+            out.append(int(body[k + 2 : k + 4], 16))
+            k += 4
+        else:
+            out += _CLI_ESCAPES[body[k + 1]]
+            k += 2
+    return bytes(out)

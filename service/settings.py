@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "COURIER_REDIS_URL"),
         description="unset: in-process LRU cache; set: Redis",
     )
+    redis_mode: Literal["standalone", "cluster"] = Field(
+        "standalone", description="cluster: REDIS_URL names any one node of a Redis Cluster"
+    )
     cache_ttl_s: int = Field(DEFAULT_TTL_SECONDS, gt=0)
     cache_max_items: int = Field(100_000, gt=0, description="bound of the in-process LRU cache")
     cache_timeout_ms: float = Field(250, gt=0, description="Redis connect/read timeout")

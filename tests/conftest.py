@@ -3,6 +3,7 @@
 pytest_plugins: list[str] = [
     "tests.fixtures.models",
     "tests.fixtures.redis",
+    "tests.fixtures.redis_cluster",
     "tests.fixtures.world",
     "tests.fixtures.runs",
     "tests.fixtures.exported",

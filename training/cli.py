@@ -15,7 +15,9 @@ COMMANDS = {
     "embed": "embed every catalogue item with a trained run",
     "eval": "measure the information gain of embeddings in a CTR model",
     "compare": "train, embed and evaluate every method; write a report",
+    "import": "turn a click log or a public data set (H&M, Amazon Reviews 2023) into a dataset directory",
 }
+_MODULES = {"import": "import_data"}  # `import` is a Python keyword, so its module is named otherwise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_text in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            module = importlib.import_module(f"training.commands.{name}")
+            module = importlib.import_module(f"training.commands.{_MODULES.get(name, name)}")
             module.add_arguments(command_parser)
             command_parser.set_defaults(_run=module.run)
     args = parser.parse_args(argv)

@@ -20,7 +20,12 @@ from courier_core.cache_keys import DEFAULT_TTL_SECONDS
 from courier_core.dataset import DatasetError
 from courier_core.embeddings_file import EmbeddingsFileError
 from courier_core.model_repo import ModelError
-from service.backfill.config import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, BackfillConfig
+from service.backfill.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHUNK_SIZE,
+    REDIS_FAILOVER_WAIT_S,
+    BackfillConfig,
+)
 from service.backfill.parts import PartsError
 from service.backfill.report import Summary
 from service.backfill.run import BackfillError, run_backfill
@@ -42,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="model name inside the repository given by --model")
     parser.add_argument(
         "--redis", default=os.environ.get("REDIS_URL"), help="Redis URL (default: $REDIS_URL)"
+    )
+    parser.add_argument(
+        "--redis-mode",
+        choices=["standalone", "cluster"],
+        default=os.environ.get("COURIER_REDIS_MODE", "standalone"),
+        help="cluster: --redis names any one node of a Redis Cluster (default: $COURIER_REDIS_MODE or standalone)",
+    )
+    parser.add_argument(
+        "--redis-failover-wait",
+        type=float,
+        default=REDIS_FAILOVER_WAIT_S,
+        help="cluster: seconds to keep retrying a failed node's keys (a failover) before giving up",
     )
     parser.add_argument(
         "--parquet-out", type=Path, help="also write item_id, embedding parquet (training eval)"
@@ -98,6 +115,8 @@ def config_from_args(args: argparse.Namespace) -> BackfillConfig:
         model=args.model,
         name=args.name,
         redis_url=args.redis or None,
+        redis_mode=args.redis_mode,
+        redis_failover_wait_s=args.redis_failover_wait,
         parquet_out=args.parquet_out,
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,

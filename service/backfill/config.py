@@ -12,11 +12,13 @@ from service.runtime.decoding import PoolKind, default_decode_workers
 from service.runtime.fetch import FetchPolicy
 
 EngineKind = Literal["local", "ray"]
+RedisMode = Literal["standalone", "cluster"]
 ProgressMode = Literal["auto", "bar", "log", "off"]
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_CHUNK_SIZE = 1000
 REDIS_TIMEOUT_S = 10.0
+REDIS_FAILOVER_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class BackfillConfig:
     model: Path
     name: str | None = None
     redis_url: str | None = None
+    redis_mode: RedisMode = "standalone"
+    redis_failover_wait_s: float = REDIS_FAILOVER_WAIT_S
     parquet_out: Path | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     chunk_size: int = DEFAULT_CHUNK_SIZE

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from courier_core.dataset import ITEMS_FILE
 from courier_core.errors import ItemError
+from courier_core.manifest import Manifest
 from courier_core.model_repo import load_model_dir
 from service.backfill.catalogue import Catalogue, read_catalogue
 from service.backfill.chunk_io import Chunk
@@ -38,6 +39,7 @@ from service.backfill.run import (
 )
 from service.backfill.sharding import Shard
 from service.backfill.sources import load_sources, open_fetcher, split_decoded
+from service.cache import describe_version
 from service.runtime.decoding import DecodeLimits, Source, decode_sources
 
 TODO, PRESENT, FAILED, EMBEDDED = "todo", "present", "failed", "embedded"
@@ -171,6 +173,7 @@ def run_backfill_ray(config: BackfillConfig) -> Summary:
     summary.extra.update(model=name, version=version, shard=str(config.shard), engine="ray")
     progress = Progress(len(scope), mode=config.progress, log_every_s=config.log_every_s)
     progress.update(summary.skipped_cached, 0, 0)
+    asyncio.run(_describe(config, model.manifest))  # also fails early when Redis is unreachable
 
     ray.init(
         address=config.ray_address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False
@@ -234,6 +237,15 @@ def _count(summary: Summary, progress: Progress, batch: pa.Table) -> None:
         {ids[k]: ItemError(codes[k], messages[k]) for k, outcome in enumerate(outcomes) if outcome == FAILED}
     )
     progress.update(len(outcomes), embedded, summary.failed_count)
+
+
+async def _describe(config: BackfillConfig, manifest: Manifest) -> None:
+    cache = await open_cache(config)
+    if cache is not None:
+        try:
+            await cache.set_version_info(manifest.version, describe_version(manifest))
+        finally:
+            await cache.close()
 
 
 async def _finish(

@@ -17,7 +17,8 @@ from service.backfill.pipeline import ChunkPipeline, PipelineParts
 from service.backfill.promote import promote_if_complete
 from service.backfill.report import Progress, Summary
 from service.backfill.sources import open_fetcher
-from service.cache import EmbeddingCache, make_cache
+from service.cache import EmbeddingCache, describe_version, make_cache
+from service.cache.base import safe_url
 from service.runtime.decoding import DecodeLimits, DecodePool
 
 
@@ -29,10 +30,16 @@ async def open_cache(config: BackfillConfig) -> EmbeddingCache | None:
     """A strict Redis cache (failures raise instead of silently dropping writes), checked reachable."""
     if config.redis_url is None:
         return None
-    cache = make_cache(config.redis_url, strict=True, timeout_s=config.redis_timeout_s)
+    cache = make_cache(
+        config.redis_url,
+        strict=True,
+        timeout_s=config.redis_timeout_s,
+        mode=config.redis_mode,
+        failover_wait_s=config.redis_failover_wait_s,
+    )
     if not await cache.ping():
         await cache.close()
-        raise BackfillError(f"cannot reach Redis at {config.redis_url}")
+        raise BackfillError(f"cannot reach Redis at {safe_url(config.redis_url)} ({config.redis_mode})")
     return cache
 
 
@@ -82,6 +89,8 @@ async def run_backfill(
     fetcher = open_fetcher(config.fetch_allow_hosts, config.fetch_allow_http)
     decode = DecodePool(config.decode_workers, DecodeLimits(engine.input_size), kind=config.decode_pool)
     try:
+        if cache is not None:
+            await cache.set_version_info(version, describe_version(engine))
         pipeline_started = time.monotonic()
         sink = sink_for(config, version, engine.dim, cache, parts)
         pipeline = ChunkPipeline(

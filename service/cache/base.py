@@ -1,7 +1,8 @@
 """The async embedding-cache interface shared by the service and the backfill job.
 
-Values are the wire format of DESIGN §6 (`courier_core.cache_keys`): key `courier:emb:{version}:{item_id}`,
-raw little-endian float32 bytes. A value of the wrong length is reported as a miss, never returned.
+Values are the wire format of docs/redis-contract.md (`courier_core.cache_keys`): key
+`courier:emb:{version}:{item_id}`, raw little-endian float32 bytes. A value of the wrong length is reported
+as a miss, never returned.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ class EmbeddingCache(ABC):
     async def set_many(
         self, version: str, vectors: Mapping[str, np.ndarray], ttl: int = DEFAULT_TTL_SECONDS
     ) -> None:
-        """Write vectors with a TTL (reset on every write) in one pipelined round trip."""
+        """Write vectors with a TTL (reset on every write) in one pipelined round trip.
+
+        Redis backends also rewrite the version's info hash in that round trip once `set_version_info`
+        described the version, so a flushed or evicted `courier:meta:{version}` comes back with the next
+        write."""
 
     @abstractmethod
     async def exists_many(self, version: str, ids: Sequence[str]) -> set[str]:
@@ -61,6 +66,15 @@ class EmbeddingCache(ABC):
     async def set_current_version(self, name: str, version: str) -> None:
         """Switch rankers to `version` (backfill does this once a version is complete)."""
 
+    @abstractmethod
+    async def get_version_info(self, version: str) -> dict[str, str] | None:
+        """The fields of `courier:meta:{version}` (name, dim, created_at, format), or None when unset."""
+
+    @abstractmethod
+    async def set_version_info(self, version: str, info: Mapping[str, str]) -> None:
+        """Describe a version for readers (the service at start, the backfill before writing); kept and
+        rewritten with each `set_many` of that version."""
+
     async def ping(self) -> bool:
         """True when the backend answers now."""
         return True
@@ -72,6 +86,14 @@ class EmbeddingCache(ABC):
     async def close(self) -> None:
         """Release connections and stop background work."""
         return None
+
+
+def safe_url(url: str) -> str:
+    """The URL without a password, for logs and errors."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 def decode_values(

@@ -23,6 +23,7 @@ class MemoryCache(EmbeddingCache):
         self._max_items = max_items
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._current: dict[str, str] = {}
+        self._info: dict[str, dict[str, str]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -65,3 +66,9 @@ class MemoryCache(EmbeddingCache):
 
     async def set_current_version(self, name: str, version: str) -> None:
         self._current[name] = version
+
+    async def get_version_info(self, version: str) -> dict[str, str] | None:
+        return self._info.get(version)
+
+    async def set_version_info(self, version: str, info: Mapping[str, str]) -> None:
+        self._info[version] = dict(info)

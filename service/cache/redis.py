@@ -1,8 +1,9 @@
-"""Redis cache: one MGET per look-up, one pipelined SET…EX per write-back, short timeouts.
+"""Standalone Redis cache: one MGET per look-up, one pipelined SET…EX per write-back, short timeouts.
 
 A down or slow Redis must never fail a request: after an error the cache answers "all misses" without
 touching the network, a background task pings until Redis is back, and errors are logged at most once
-per interval. Backfill creates it with `strict=True` to get exceptions instead.
+per interval. Backfill creates it with `strict=True` to get exceptions instead. Redis Cluster has its own
+class (`service.cache.cluster`): MGET across slots fails there.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import numpy as np
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterCrossSlotError, MovedError
 
 from courier_core.cache_keys import (
     DEFAULT_TTL_SECONDS,
     current_version_key,
     embedding_key,
     vector_to_bytes,
+    version_info_key,
 )
 from service import metrics
-from service.cache.base import CacheError, EmbeddingCache, decode_values
+from service.cache.base import CacheError, EmbeddingCache, decode_values, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class RedisCache(EmbeddingCache):
         self._available = True
         self._last_logged = float("-inf")
         self._reconnect: asyncio.Task[None] | None = None
+        self._described: dict[str, dict[str, str]] = {}
 
     @property
     def available(self) -> bool:
@@ -78,6 +82,8 @@ class RedisCache(EmbeddingCache):
         pipe = self._client.pipeline(transaction=False)
         for item_id, vector in vectors.items():
             pipe.set(embedding_key(version, item_id), vector_to_bytes(vector), ex=ttl)
+        if version in self._described:
+            pipe.hset(version_info_key(version), mapping=self._described[version])
         await self._call("set", pipe.execute())
 
     async def exists_many(self, version: str, ids: Sequence[str]) -> set[str]:
@@ -99,6 +105,17 @@ class RedisCache(EmbeddingCache):
         if self._usable():
             await self._call("set", self._client.set(current_version_key(name), version))
 
+    async def get_version_info(self, version: str) -> dict[str, str] | None:
+        if not self._usable():
+            return None
+        fields = await self._call("hgetall", self._client.hgetall(version_info_key(version)))
+        return {k.decode(): v.decode() for k, v in fields.items()} if fields else None
+
+    async def set_version_info(self, version: str, info: Mapping[str, str]) -> None:
+        self._described[version] = dict(info)
+        if self._usable():
+            await self._call("hset", self._client.hset(version_info_key(version), mapping=dict(info)))
+
     async def ping(self) -> bool:
         try:
             return bool(await self._client.ping())
@@ -107,7 +124,7 @@ class RedisCache(EmbeddingCache):
 
     async def start(self) -> None:
         if not await self.ping():
-            self._mark_down("ping", ConnectionError(f"cannot reach {self._safe_url()}"))
+            self._mark_down("ping", ConnectionError(f"cannot reach {safe_url(self._url)}"))
 
     async def close(self) -> None:
         if self._reconnect is not None:
@@ -128,7 +145,7 @@ class RedisCache(EmbeddingCache):
             metrics.CACHE_ERRORS.labels(op).inc()
             self._mark_down(op, exc)
             if self._strict:
-                raise CacheError(f"Redis {op} failed at {self._safe_url()}: {exc}") from exc
+                raise CacheError(f"Redis {op} failed at {safe_url(self._url)}: {exc}{_hint(exc)}") from exc
             return None
         metrics.CACHE_OP.labels(op).observe(time.perf_counter() - started)
         return result
@@ -137,7 +154,12 @@ class RedisCache(EmbeddingCache):
         now = time.monotonic()
         if now - self._last_logged >= self._log_interval_s:
             self._last_logged = now
-            log.warning("Redis %s failed (%s); serving uncached and reconnecting in the background", op, exc)
+            log.warning(
+                "Redis %s failed (%s%s); serving uncached and reconnecting in the background",
+                op,
+                exc,
+                _hint(exc),
+            )
         self._available = False
         if self._reconnect is None or self._reconnect.done():
             self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
@@ -148,12 +170,12 @@ class RedisCache(EmbeddingCache):
             if await self.ping():
                 await self._client.connection_pool.disconnect()  # drop connections to the dead server
                 self._available = True
-                log.warning("Redis at %s is reachable again; cache re-enabled", self._safe_url())
+                log.warning("Redis at %s is reachable again; cache re-enabled", safe_url(self._url))
                 return
 
-    def _safe_url(self) -> str:
-        """The URL without a password, for logs."""
-        if "@" not in self._url:
-            return self._url
-        scheme, rest = self._url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+def _hint(exc: BaseException) -> str:
+    """MOVED or CROSSSLOT replies mean the URL names a Redis Cluster node: say which setting reads it."""
+    if isinstance(exc, MovedError | ClusterCrossSlotError):
+        return " (this Redis is a cluster node: set COURIER_REDIS_MODE=cluster / --redis-mode cluster)"
+    return ""

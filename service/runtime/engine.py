@@ -72,6 +72,10 @@ class Engine(Protocol):
     def dim(self) -> int: ...
 
     @property
+    def created_at(self) -> str:
+        """When the model version was exported (ISO 8601), for `courier:meta:{version}`."""
+
+    @property
     def input_size(self) -> int: ...
 
     @property
@@ -176,6 +180,10 @@ class OnnxEngine:
     @property
     def dim(self) -> int:
         return self.manifest.dim
+
+    @property
+    def created_at(self) -> str:
+        return self.manifest.created_at
 
     @property
     def input_size(self) -> int:

@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 
 from courier_core.errors import ItemCode, ItemError
 from service import metrics
-from service.cache import EmbeddingCache, make_cache
+from service.cache import EmbeddingCache, describe_version, make_cache
 from service.runtime.admission import Admission, base64_decode_cost, bytes_decode_cost
 from service.runtime.batcher import Batcher
 from service.runtime.decoding import DecodeLimits, DecodePool, Source
@@ -113,8 +113,10 @@ class EmbedPipeline:
         }
 
     async def start(self) -> None:
-        """Connect the cache and start the batch worker (the engine is already loaded)."""
+        """Connect the cache, describe the served version there (`courier:meta:{version}`) and start the
+        batch worker (the engine is already loaded)."""
         await self._cache.start()
+        await self._cache.set_version_info(self._engine.version, describe_version(self._engine))
         self._batcher.start()
 
     async def warm_up(self) -> None:

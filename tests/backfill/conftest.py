@@ -128,7 +128,13 @@ def cached_vectors(url: str, version: str, ids: list[str], dim: int) -> dict[str
     return {i: v for i, raw in zip(ids, values, strict=True) if (v := bytes_to_vector(raw, dim)) is not None}
 
 
-_INHERITED = ("REDIS_URL", "JOB_COMPLETION_INDEX", "COURIER_FETCH_ALLOW_HOSTS", "COURIER_FETCH_ALLOW_HTTP")
+_INHERITED = (
+    "REDIS_URL",
+    "COURIER_REDIS_MODE",
+    "JOB_COMPLETION_INDEX",
+    "COURIER_FETCH_ALLOW_HOSTS",
+    "COURIER_FETCH_ALLOW_HTTP",
+)
 
 
 @pytest.fixture(autouse=True)

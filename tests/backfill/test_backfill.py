@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 import redis
 
-from courier_core.cache_keys import DEFAULT_TTL_SECONDS, current_version_key, embedding_key
+from courier_core.cache_keys import (
+    DEFAULT_TTL_SECONDS,
+    current_version_key,
+    embedding_key,
+    version_info_key,
+)
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
 from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli
 from tests.fixtures.service_app import app_settings, running_app
@@ -116,6 +121,8 @@ def test_promote_moves_current_only_after_the_whole_catalogue(
     assert first["embedded"] + second["embedded"] == len(clean_catalogue.good)
     assert second["promoted"] is True
     assert client.get(key) == engine.version.encode()
+    info = client.hgetall(version_info_key(engine.version))
+    assert info[b"dim"] == str(engine.dim).encode() and info[b"name"] == engine.manifest.name.encode()
 
 
 def test_promote_refuses_an_incomplete_catalogue(mixed_catalogue, onnx_model_repo, engine, redis_db):

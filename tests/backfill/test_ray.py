@@ -1,7 +1,8 @@
-"""`--engine ray` on a local Ray instance: same vectors, same keys, same parquet as the local engine.
+"""`--engine ray` on a local Ray instance: same vectors, same keys, same parquet as the local engine, into
+a standalone Redis and into a Redis Cluster (the actors write through the cluster cache).
 
-Marked `ray` and skipped when Ray is not installed (`pip install -e '.[ray]'`); a local Ray start costs
-tens of seconds on 2 cores. Run it alone with: `.venv/bin/python -m pytest -q -m ray tests/backfill`.
+Marked `ray`; `make test` installs the `ray` extra and runs them (skipped where Ray is not installed). A
+local Ray start costs tens of seconds on 2 cores. Alone: `.venv/bin/python -m pytest -q -m ray tests/backfill`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 
 from courier_core.embeddings_file import read_embeddings, validate_embeddings
 from tests.backfill.conftest import cached_vectors, expected_vectors, run_backfill_cli, run_backfill_process
+from tests.backfill.test_cluster import cluster_vectors
 
 pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -55,3 +57,23 @@ def test_ray_engine_backfills_like_the_local_engine(
     code, again, _ = run_backfill_cli(mixed_catalogue, onnx_model_repo, "--redis", redis_db.url)
     assert again["embedded"] == 0  # the local engine sees the Ray run's keys
     assert again["skipped_cached"] == len(mixed_catalogue.good)
+
+
+def test_ray_actors_write_into_a_redis_cluster(mixed_catalogue, onnx_model_repo, engine, redis_cluster):
+    code, summary, stderr = run_backfill_process(
+        mixed_catalogue, onnx_model_repo, "--engine", "ray", "--redis", redis_cluster.url,
+        "--redis-mode", "cluster", "--chunk-size", "8", "--progress", "off", timeout=300,
+    )  # fmt: skip
+    assert code == 1, stderr[-3000:]  # the corrupt and missing images only
+    assert summary["engine"] == "ray" and summary["embedded"] == len(mixed_catalogue.good)
+
+    expected = expected_vectors(engine, mixed_catalogue, mixed_catalogue.good)
+    cached = cluster_vectors(redis_cluster.url, engine.version, mixed_catalogue.all_ids, engine.dim)
+    assert sorted(cached) == sorted(mixed_catalogue.good)
+    for item_id, vector in expected.items():
+        np.testing.assert_allclose(cached[item_id], vector, rtol=1e-5, atol=1e-6)
+
+    code, again, _ = run_backfill_cli(
+        mixed_catalogue, onnx_model_repo, "--redis", redis_cluster.url, "--redis-mode", "cluster"
+    )
+    assert again["embedded"] == 0 and again["skipped_cached"] == len(mixed_catalogue.good)

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from courier_core.cache_keys import current_version_key, embedding_key, vector_to_bytes
-from service.client import RedisEmbeddingReader
+from service.reader import RedisEmbeddingReader
 
 
 def test_reader_reads_the_current_version_and_skips_wrong_lengths(redis_server) -> None:
