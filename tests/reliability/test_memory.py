@@ -60,7 +60,7 @@ def test_an_unauthenticated_30_mib_body_gets_401_before_it_is_sent(
         ).encode()
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             sock.sendall(head + b'{"items": [' + b" " * (64 * 1024))
-            answer = sock.recv(4096).decode(errors="replace")
+            answer = read_response(sock)
         keyed = server.http.post(
             "/embed", json={"items": [item("k", image_bytes())]}, headers={"x-api-key": KEY}
         )
@@ -73,6 +73,20 @@ def test_an_unauthenticated_30_mib_body_gets_401_before_it_is_sent(
     print(
         "\n" + fault_line("unauthenticated_30mib_body", status=401, sent_bytes=len(head) + 64 * 1024, **rss)
     )
+
+
+def read_response(sock: socket.socket) -> str:
+    """One HTTP/1.1 response with a Content-Length body, as text."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return (head + b"\r\n\r\n" + body).decode(errors="replace")
 
 
 def large_body(size: int, seed: int) -> bytes:
