@@ -15,12 +15,17 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
+# pip's own output shows the progress; each phase announces itself with the time it took on a fresh clone
+# (README, "Development").
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -c "import torch" 2>/dev/null || { echo "installing torch==$(TORCH_VERSION) (CPU wheel) first"; $(PIP) install -q "torch==$(TORCH_VERSION)"; }
-	$(PIP) install -q -e ".[$(EXTRAS)]"
+	@test -x $(PY) || { echo "== install 1/3: virtualenv $(VENV)"; python3 -m venv $(VENV); }
+	@$(PY) -c "import torch" 2>/dev/null || { echo "== install 2/3: torch==$(TORCH_VERSION), CPU wheel (72 s on a fresh clone here)"; \
+	  $(PIP) install --progress-bar on "torch==$(TORCH_VERSION)"; }
+	@echo "== install 3/3: the project with $(EXTRAS) (4 min on a fresh clone here; pip says nothing for the last 2 min while it unpacks ~90 packages)"
+	$(PIP) install --progress-bar on -e ".[$(EXTRAS)]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+	@echo "== installed into $(VENV)"
 
 # redis-server (tests, benchmarks) and prometheus (the deploy test scrapes the service with
 # deploy/prometheus/prometheus.yml) from Debian's packages when missing.
@@ -42,10 +47,14 @@ lint: install
 demo-model: install
 	@$(PY) -m model_export.demo --repo $(DEMO_REPO) --name $(DEMO_NAME)
 
-serve: demo-model
-	COURIER_MODEL_REPOSITORY=$${COURIER_MODEL_REPOSITORY:-$(DEMO_REPO)} \
-	COURIER_MODEL_NAME=$${COURIER_MODEL_NAME:-$(DEMO_NAME)} \
+# With COURIER_MODEL_REPOSITORY given (environment or `make serve COURIER_MODEL_REPOSITORY=...`) the demo
+# model is neither built nor checked; otherwise it is built once into $(DEMO_REPO)/$(DEMO_NAME).
+serve: $(if $(COURIER_MODEL_REPOSITORY),install,demo-model)
+ifeq ($(COURIER_MODEL_REPOSITORY),)
+	COURIER_MODEL_REPOSITORY=$(DEMO_REPO) COURIER_MODEL_NAME=$${COURIER_MODEL_NAME:-$(DEMO_NAME)} $(PY) -m service
+else
 	$(PY) -m service
+endif
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

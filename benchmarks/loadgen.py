@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-# A per-item failure in a 200 /embed body is `{"item_id": ..., "error": {"code": ...}}` (DESIGN §6).
+# A per-item failure in a 200 /embed body is `{"item_id": ..., "error": {"code": ...}}` (docs/design.md, "Service API").
 ITEM_ERROR = b'"error":{'
 
 

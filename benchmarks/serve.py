@@ -3,7 +3,7 @@
 Reports items/s and p50/p95/p99 request latency for cache-miss /embed (real JPEGs), cache-hit /embed and
 lookups of 64 ids; in the same run raw onnxruntime throughput at the batch size the batcher formed and
 decode-only throughput on the service's own decode path (`service.runtime.decoding.DecodePool`, the default number
-of worker processes, JPEG bytes without base64), the pipeline limit 1/(1/decode + 1/model), and whether the DESIGN §7 targets hold.
+of worker processes, JPEG bytes without base64), the pipeline limit 1/(1/decode + 1/model), and whether the targets of docs/design.md ("Targets") hold.
 
 The cache-miss phase runs in rounds, each on new images, after an untimed warm-up; the decode and model
 rates are measured right before and right after each round and averaged: on this shared virtual machine

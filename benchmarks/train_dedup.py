@@ -1,4 +1,4 @@
-"""Distinct-image dedup vs the naive path (DESIGN §7): samples/s of one training step (encode, COURIER
+"""Distinct-image dedup vs the naive path (docs/design.md, "Targets"): samples/s of one training step (encode, COURIER
 loss, backward) on the same batches at history 20 and page size 10, and the largest loss difference.
 
     python benchmarks/train_dedup.py                         # synthetic page views, popularity-skewed

@@ -1,4 +1,4 @@
-"""Load and validate a dataset directory (DESIGN §2): items, events and the optional oracle.
+"""Load and validate a dataset directory (docs/design.md, "Dataset contract"): items, events and the optional oracle.
 
 Every loader goes through `load_dataset`, so a bad log fails at once with a message naming the file, the
 column and the first offending rows, instead of being silently dropped somewhere downstream.

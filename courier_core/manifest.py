@@ -1,4 +1,4 @@
-"""Schema of `manifest.json` in the model repository (DESIGN §5), validated without torch."""
+"""Schema of `manifest.json` in the model repository (docs/design.md, "Model repository"), validated without torch."""
 
 from __future__ import annotations
 

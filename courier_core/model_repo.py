@@ -59,6 +59,9 @@ def resolve_model_dir(path: str | Path, name: str | None = None, version: str | 
             raise ModelError(f"{latest} names version {target.name!r}, but {target} holds no {MANIFEST_FILE}")
         return target
     if not path.exists():
+        if name is not None and path.parent.is_dir() and version is None:  # a mistyped name, most likely
+            names = sorted(p.name for p in path.parent.iterdir() if (p / LATEST_FILE).is_file())
+            raise ModelError(f"no model {name!r} in {path.parent} (it holds: {', '.join(names) or 'none'})")
         raise ModelError(f"model directory {path} does not exist")
     if (path / MODEL_FILE).exists():
         raise ModelError(f"{path} holds {MODEL_FILE} but no {MANIFEST_FILE}")

@@ -1,4 +1,4 @@
-"""Page views in time order: the chronological split and each request's click history (DESIGN §2).
+"""Page views in time order: the chronological split and each request's click history (docs/design.md, "Dataset contract").
 
 Training and evaluation both need "what had this user clicked before this page view", so it is computed
 once, here, with grouped numpy operations rather than a Python loop over events.

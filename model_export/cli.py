@@ -35,6 +35,12 @@ def export_parser() -> argparse.ArgumentParser:
         "--data", type=Path, default=None, help="dataset dir for parity images (default: the run's)"
     )
     parser.add_argument(
+        "--eval",
+        type=Path,
+        default=None,
+        help="the run's `training eval` metrics.json, recorded in the manifest (default: RUN_DIR/eval/metrics.json)",
+    )
+    parser.add_argument(
         "--parity-images",
         type=int,
         default=DEFAULT_DATASET_IMAGES,
@@ -73,6 +79,7 @@ def run_export(args: argparse.Namespace) -> int:
         opset=args.opset,
         checkpoint=args.checkpoint,
         data_dir=args.data,
+        eval_file=args.eval,
         parity_dataset_images=args.parity_images,
     )
     try:

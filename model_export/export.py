@@ -35,7 +35,7 @@ from model_export.onnx_graph import check_graph, write_onnx
 from model_export.parity import check_parity, reference_embeddings
 from model_export.parity_images import parity_images
 from model_export.publish import publish, staging_dir
-from model_export.run_info import data_dir_from_config, evaluation_figures
+from model_export.run_info import data_dir_from_config, evaluation_figures, evaluation_note
 from model_export.session import CPU
 from model_export.versioning import model_version, weights_digest
 from model_export.wrapper import ExportWrapper, Precision
@@ -64,6 +64,7 @@ class ExportConfig:
     opset: int = DEFAULT_OPSET
     checkpoint: Literal["last", "best"] = "last"
     data_dir: Path | None = None  # overrides the run's recorded data dir for the parity images
+    eval_file: Path | None = None  # a `training eval` metrics.json instead of RUN_DIR/eval/metrics.json
     parity_dataset_images: int = DEFAULT_DATASET_IMAGES
     providers: tuple[str, ...] = field(default=(CPU,))
 
@@ -191,6 +192,8 @@ def export_run(
     log(f"loaded {info.method} encoder ({info.backbone}, {info.image_size}px → {info.dim}-d) from {run_dir}")
     data_dir = config.data_dir or data_dir_from_config(info.config, run_dir)
     images = parity_images(data_dir, int(info.image_size), config.parity_dataset_images)
+    evaluation = evaluation_figures(run_dir, config.eval_file)
+    log(evaluation_note(run_dir, config.eval_file))
     return export_encoder(
-        encoder, info, images, config, evaluation=evaluation_figures(run_dir), graph_hook=graph_hook, log=log
+        encoder, info, images, config, evaluation=evaluation, graph_hook=graph_hook, log=log
     )

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service import metrics
 from service.api.errors import install_error_handlers
@@ -64,7 +65,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory = load_onnx_eng
             state.pipeline = None
             log.info("shut down cleanly")
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from assets in the package: they work offline, no CDN
+        static_url="/docs/static",
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from the public validator
         title="Courier embedding service",
         summary="Image embeddings for CTR rankers: POST /embed, cached look-ups, health and metrics.",
         version="1",

@@ -1,4 +1,4 @@
-"""Every Prometheus series of the service (DESIGN §6), defined once. Durations are in seconds.
+"""Every Prometheus series of the service (docs/design.md, "Metrics"), defined once. Durations are in seconds.
 
 One process serves one model on one device, so the default per-process registry is the unit that
 Prometheus scrapes; several uvicorn workers are not supported (each would hold its own model copy and

@@ -1,6 +1,7 @@
 """All service settings in one class, read from `COURIER_*` environment variables (plus plain REDIS_URL).
 
-Validated at start-up so that a bad value stops the process with a message naming the variable.
+Validated at start-up so that a bad value stops the process with a message naming the variable
+(`problems`); `settings_table` lists every variable with its default for `python -m service --help`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from courier_core.cache_keys import DEFAULT_TTL_SECONDS
@@ -20,16 +21,18 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; the defaults are those of DESIGN §6."""
+    """Every knob of the service; the defaults are those of docs/design.md, "Service API"."""
 
     model_config = SettingsConfigDict(env_prefix="COURIER_", extra="ignore", protected_namespaces=())
 
     model_repository: Path = Field(description="model repository root (or a model/version directory)")
     model_name: str | None = Field(None, description="model name inside the repository")
     model_version: str | None = Field(None, description="pinned version; unset serves `latest`")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="debug also prints the traceback of a start-up error"
+    )
 
     redis_url: str | None = Field(
         None,
@@ -39,24 +42,31 @@ class Settings(BaseSettings):
     redis_mode: Literal["standalone", "cluster"] = Field(
         "standalone", description="cluster: REDIS_URL names any one node of a Redis Cluster"
     )
-    cache_ttl_s: int = Field(DEFAULT_TTL_SECONDS, gt=0)
+    cache_ttl_s: int = Field(DEFAULT_TTL_SECONDS, gt=0, description="cache TTL in seconds, reset on write")
     cache_max_items: int = Field(100_000, gt=0, description="bound of the in-process LRU cache")
     cache_timeout_ms: float = Field(250, gt=0, description="Redis connect/read timeout")
     cache_retry_interval_s: float = Field(
         1.0, gt=0, description="reconnect attempt interval while Redis is down"
     )
 
-    max_batch_size: int = Field(32, gt=0)
-    max_batch_delay_ms: float = Field(5.0, ge=0)
-    batch_buckets: CommaList = Field(default_factory=lambda: ["1", "2", "4", "8", "16", "32"])
+    max_batch_size: int = Field(32, gt=0, description="a batch closes at this many items")
+    max_batch_delay_ms: float = Field(5.0, ge=0, description="a batch closes after this delay when not full")
+    batch_buckets: CommaList = Field(
+        default_factory=lambda: ["1", "2", "4", "8", "16", "32"],
+        description="batch shapes warmed up before ready (padded to on CUDA only)",
+    )
     max_queue_items: int = Field(256, gt=0, description="admitted, unanswered items; beyond it 429")
     queue_deadline_ms: float = Field(2000, gt=0, description="items queued longer are dropped (`deadline`)")
-    request_timeout_s: float = Field(30.0, gt=0)
-    max_items_per_request: int = Field(128, gt=0)
+    request_timeout_s: float = Field(30.0, gt=0, description="an /embed request fails after this long")
+    max_items_per_request: int = Field(128, gt=0, description="items per POST /embed; beyond it 422")
     max_lookup_ids: int = Field(1024, gt=0, description="ids per POST /embeddings:lookup")
-    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
-    max_image_bytes: int = Field(10 * 1024 * 1024, gt=0)
-    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="request body bytes; beyond it 413")
+    max_image_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="bytes per image; beyond it image_too_large"
+    )
+    max_image_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, gt=0, description="pixels per image; beyond it image_too_large"
+    )
 
     max_body_bytes_in_flight: int = Field(
         128 * 1024 * 1024, gt=0, description="request bodies being read or served at once; beyond it 429"
@@ -76,11 +86,13 @@ class Settings(BaseSettings):
         default_factory=list, description="hosts/IPs/CIDRs exempt from the private-address refusal"
     )
     fetch_allow_http: CommaList = Field(default_factory=list, description="hosts/IPs/CIDRs allowed over http")
-    fetch_connect_timeout_s: float = Field(2.0, gt=0)
-    fetch_timeout_s: float = Field(5.0, gt=0)
-    fetch_max_redirects: int = Field(3, ge=0)
+    fetch_connect_timeout_s: float = Field(2.0, gt=0, description="image URL connect timeout")
+    fetch_timeout_s: float = Field(5.0, gt=0, description="image URL total timeout")
+    fetch_max_redirects: int = Field(3, ge=0, description="redirects followed, each one checked")
 
-    providers: Literal["auto", "cpu", "cuda"] = "auto"
+    providers: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="onnxruntime providers; cuda refuses to start without CUDA"
+    )
     decode_workers: int = Field(0, ge=0, description="decode workers; 0: min(8, CPU count)")
     decode_pool: Literal["process", "thread"] = Field(
         "process", description="process: decoding leaves the event loop's GIL alone; thread: no spawn"
@@ -88,9 +100,11 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(
         0, ge=0, description="onnxruntime intra-op threads; 0: the cores the decode workers leave, at least 1"
     )
-    inter_op_threads: int = Field(1, ge=0)
-    unready_after_failed_batches: int = Field(3, gt=0)
-    drain_timeout_s: float = Field(30.0, gt=0)
+    inter_op_threads: int = Field(1, ge=0, description="onnxruntime inter-op threads")
+    unready_after_failed_batches: int = Field(
+        3, gt=0, description="consecutive failed batches that turn /readyz to 503"
+    )
+    drain_timeout_s: float = Field(30.0, gt=0, description="after SIGTERM, in-flight work gets this long")
     drain_min_s: float = Field(
         5.0,
         ge=0,
@@ -173,7 +187,46 @@ class Settings(BaseSettings):
     @property
     def onnx_intra_op_threads(self) -> int:
         """Decode workers and onnxruntime share the CPU: by default onnxruntime gets the cores the decode
-        pool leaves (1 on 2 cores, where 2 intra-op threads cost ~30% more CPU per item for no speed-up)."""
+        pool leaves (benchmarks/RESULTS.md, "Service", measures the alternative)."""
         if self.intra_op_threads:
             return self.intra_op_threads
         return max(1, (os.cpu_count() or 1) - self.decode_pool_workers)
+
+
+def variable(field: str) -> str:
+    """The environment variable that sets a Settings field (`port` → `COURIER_PORT`)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"{Settings.model_config['env_prefix']}{field.upper()}"
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, in declaration order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        if field.is_required():
+            default = "(required)"
+        else:
+            value = field.get_default(call_default_factory=True)
+            default = ",".join(value) if isinstance(value, list) else "unset" if value is None else str(value)
+        rows.append((variable(name), default or "empty", field.description or ""))
+    return rows
+
+
+def problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its environment variable rather than the field."""
+    lines = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        if not problem["loc"]:  # a check across settings: its message names the variables
+            lines.append(message)
+            continue
+        field = str(problem["loc"][0])
+        name = variable(field) if field in Settings.model_fields else field
+        if problem["type"] == "missing":
+            meaning = Settings.model_fields[field].description if field in Settings.model_fields else None
+            lines.append(f"{name} is not set" + (f": {meaning}" if meaning else ""))
+        else:
+            lines.append(f"{name}={problem['input']!r}: {message}")
+    return lines

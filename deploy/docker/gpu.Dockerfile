@@ -19,10 +19,13 @@ COPY deploy/docker/constraints-gpu.txt ./
 COPY pyproject.toml README.md ./
 COPY courier_core ./courier_core
 COPY service ./service
+# the `courier` console script (`courier serve`, `courier backfill ...`): the standard library only
+COPY courier_cli ./courier_cli
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
         --constraint constraints-gpu.txt ".[serve,gpu]" \
     && /opt/venv/bin/python -c "import service.app, onnxruntime; assert 'CUDAExecutionProvider' in onnxruntime.get_available_providers()" \
+    && /opt/venv/bin/courier serve --help > /dev/null \
     && if /opt/venv/bin/python -c "import torch" 2>/dev/null; then echo "torch must not be in the service image"; exit 1; fi
 
 FROM ${CUDA_IMAGE}

@@ -11,7 +11,9 @@ WORKDIR /home/ray/courier
 COPY --chown=1000:100 deploy/docker/constraints-gpu.txt pyproject.toml README.md ./
 COPY --chown=1000:100 courier_core ./courier_core
 COPY --chown=1000:100 service ./service
+COPY --chown=1000:100 courier_cli ./courier_cli
 RUN pip install --no-cache-dir --disable-pip-version-check --constraint constraints-gpu.txt \
         "ray[default,data]==${RAY_VERSION}" ".[serve,gpu]" \
-    && python -c "import service.backfill, onnxruntime; assert 'CUDAExecutionProvider' in onnxruntime.get_available_providers()"
+    && python -c "import service.backfill, onnxruntime; assert 'CUDAExecutionProvider' in onnxruntime.get_available_providers()" \
+    && courier backfill --help > /dev/null
 USER 1000:100

@@ -1,7 +1,7 @@
 """A FastAPI route class that parses JSON bodies with orjson instead of the standard library.
 
-An /embed body is mostly base64 text (~0.6 MB for 16 photos); `json.loads` spends ~0.7 ms of event-loop
-time on it against ~0.2 ms for orjson. Validation, the 422 shape and the OpenAPI schema stay FastAPI's:
+An /embed body is mostly base64 text, and orjson parses it in a fraction of the event-loop time
+`json.loads` takes (benchmarks/RESULTS.md, "Service"). Validation, the 422 shape and the OpenAPI schema stay FastAPI's:
 orjson's JSONDecodeError subclasses the standard one, which FastAPI turns into its `json_invalid` error.
 """
 

@@ -1,4 +1,4 @@
-"""Backfill job: embed a whole catalogue with the service's engine and fill the cache (DESIGN §6).
+"""Backfill job: embed a whole catalogue with the service's engine and fill the cache (docs/design.md, "Cache layout").
 
 `run_backfill(BackfillConfig)` is the library entry; `python -m service.backfill` the command.
 """

@@ -25,6 +25,7 @@ def test_usage_lists_the_commands(capsys) -> None:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
+        ("serve", "COURIER_MODEL_REPOSITORY"),  # python -m service: its settings, with their defaults
         ("backfill", "--parquet-out"),  # python -m service.backfill
         ("check", "--max-history"),  # python -m training check
         ("export", "--run"),  # python -m model_export

@@ -1,4 +1,4 @@
-"""Each contract rule of DESIGN §2, broken once, gives a DatasetError naming the file, column and rows."""
+"""Each rule of docs/design.md, "Dataset contract", broken once, gives a DatasetError naming the file, column and rows."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,20 @@ def copied_sources(dockerfile: Path) -> list[str]:
     return [
         re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], src) for sources in copies for src in sources
     ]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_images_that_install_the_project_carry_its_console_script(dockerfile: Path) -> None:
+    """`courier serve | backfill ...` works in the image: the script's package is copied and run at build."""
+    steps = instructions(dockerfile)
+    if not any(kind == "RUN" and re.search(r"""pip install .*["']\.\[""", args) for kind, args in steps):
+        pytest.skip("does not install the project")
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    copied = {Path(source).name for source in copied_sources(dockerfile)}
+    runs = " ".join(args for kind, args in steps if kind == "RUN")
+    for script, target in scripts.items():
+        assert target.split(":")[0].split(".")[0] in copied, f"{dockerfile.name} does not copy {target}"
+        assert re.search(rf"(^|[\s/]){script} \w+ --help", runs), f"{dockerfile.name} never runs `{script}`"
 
 
 def test_build_context_holds_every_copied_path_and_leaves_the_rest_out() -> None:

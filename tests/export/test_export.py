@@ -18,6 +18,7 @@ from courier_core.model_repo import load_model_dir, sha256_file
 from model_export.errors import ExportError, ParityError
 from model_export.export import ExportConfig, export_run
 from model_export.parity import FP16_MIN_COSINE, FP32_MAX_ABS_DIFF
+from model_export.run_info import evaluation_note
 from model_export.session import open_checked_session, run_batches
 from tests.export.helpers import perturb_graph, poison_graph, version_dirs
 
@@ -101,14 +102,25 @@ def test_interrupted_export_publishes_nothing(export_tiny, tmp_path: Path) -> No
 
 
 def test_cli_export_of_the_tiny_run(tiny_run: Path, tmp_path: Path) -> None:
-    done = _cli("--run", str(tiny_run), "--out", str(tmp_path), "--name", "tiny")
+    figures = tmp_path / "elsewhere" / "metrics.json"  # `training eval --out` outside the run
+    figures.parent.mkdir()
+    figures.write_text(json.dumps({"auc": 0.71}))
+    done = _cli("--run", str(tiny_run), "--out", str(tmp_path), "--name", "tiny", "--eval", str(figures))
     assert done.returncode == 0, done.stderr
     version_dir = Path(done.stdout.strip().splitlines()[-1])
     assert "parity on CPUExecutionProvider" in done.stdout
+    assert f"evaluation figures: {figures}" in done.stdout
     assert (tmp_path / "tiny" / "latest").read_text().strip() == version_dir.name
     manifest = load_model_dir(version_dir).manifest
     assert manifest.evaluation and "summary.json" in manifest.evaluation  # the run's figures travel along
+    assert manifest.evaluation["eval/metrics.json"] == {"auc": 0.71}
     assert manifest.training.checkpoint == "last"
+
+
+def test_export_says_where_evaluation_figures_belong_when_there_are_none(tiny_run: Path) -> None:
+    note = evaluation_note(tiny_run, None)
+    assert note.startswith("evaluation figures: none")
+    assert f"--out {tiny_run / 'eval'}" in note and "--eval" in note
 
 
 def test_cli_export_failure_says_why_and_publishes_nothing(tmp_path: Path) -> None:

@@ -1,11 +1,16 @@
 """`python -m service` as a real process, where a process matters: SIGTERM drains in-flight work and
-exits 0; a bad model stops start-up; decode worker processes are replaced when killed and exit with the
+exits 0; a bad model, setting or port stops start-up with one line naming it (the port before the model
+loads); --help lists every setting; decode worker processes are replaced when killed and exit with the
 service even when it is SIGKILLed."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +21,10 @@ import pytest
 
 from harness.images import image_bytes, item
 from harness.models import ModelRepo
-from harness.service import ServiceProcess, start_service
+from harness.redis import free_port
+from harness.service import REPO_ROOT, ServiceProcess, start_service
 from service.__main__ import main
+from service.settings import Settings
 
 
 def model_settings(repo: ModelRepo) -> dict[str, str]:
@@ -58,21 +65,99 @@ def test_sigterm_drains_in_flight_requests(onnx_model_repo, tmp_path) -> None:
     assert "shut down cleanly" in server.log()
 
 
-def test_bad_model_directory_stops_start_up(tmp_path, monkeypatch, capsys) -> None:
-    """`main()` in this process (start-up fails before any socket or worker exists)."""
-    monkeypatch.setenv("COURIER_MODEL_REPOSITORY", str(tmp_path / "nowhere"))
-    monkeypatch.setenv("COURIER_PORT", "0")
+def run_service(env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m service` with only these COURIER_* settings, as a user starts it; its whole output."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_") and k != "REDIS_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=REPO_ROOT,
+        env=clean | {"COURIER_PORT": str(free_port())} | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def corrupt_copy(repo: ModelRepo, where: Path) -> Path:
+    copy = Path(shutil.copytree(repo.root, where))
+    onnx_path = copy / repo.onnx_path.relative_to(repo.root)
+    data = bytearray(onnx_path.read_bytes())
+    data[-1] ^= 0xFF
+    onnx_path.write_bytes(bytes(data))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("no repository set", "COURIER_MODEL_REPOSITORY is not set"),
+        ("repository missing", "COURIER_MODEL_REPOSITORY="),
+        ("mistyped model name", "COURIER_MODEL_NAME=fixture-typo"),
+        ("corrupt model", "model.onnx is corrupt"),
+        ("port not a number", "COURIER_PORT='eighty'"),
+        ("batch size over the buckets", "COURIER_MAX_BATCH_SIZE=64"),
+    ],
+)
+def test_start_up_errors_are_one_line_naming_the_variable_or_file(
+    case: str, named: str, onnx_model_repo: ModelRepo, tmp_path: Path
+) -> None:
+    env = {
+        "no repository set": {},
+        "repository missing": {"COURIER_MODEL_REPOSITORY": str(tmp_path / "nowhere")},
+        "mistyped model name": model_settings(onnx_model_repo) | {"COURIER_MODEL_NAME": "fixture-typo"},
+        "corrupt model": {
+            "COURIER_MODEL_REPOSITORY": str(corrupt_copy(onnx_model_repo, tmp_path / "bad")),
+            "COURIER_MODEL_NAME": onnx_model_repo.name,
+        },
+        "port not a number": model_settings(onnx_model_repo) | {"COURIER_PORT": "eighty"},
+        "batch size over the buckets": model_settings(onnx_model_repo) | {"COURIER_MAX_BATCH_SIZE": "64"},
+    }[case]
+    result = run_service(env)
+    output = (result.stdout + result.stderr).strip()
+
+    assert result.returncode in (1, 2)
+    assert len(output.splitlines()) == 1, output
+    assert named in output
+    assert "Traceback" not in output
+    if case == "mistyped model name":
+        assert f"it holds: {onnx_model_repo.name}" in output
+
+
+def test_debug_level_adds_the_traceback(tmp_path: Path) -> None:
+    result = run_service(
+        {"COURIER_MODEL_REPOSITORY": str(tmp_path / "nowhere"), "COURIER_LOG_LEVEL": "debug"}
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ModelError" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("courier: cannot start:")
+
+
+def test_a_port_in_use_fails_before_the_model_loads(onnx_model_repo: ModelRepo) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_service(model_settings(onnx_model_repo) | {"COURIER_PORT": str(port)})
+    output = (result.stdout + result.stderr).strip()
+
+    assert result.returncode == 1
+    assert output.splitlines() == [output]
+    assert f"127.0.0.1:{port}" in output and "COURIER_PORT" in output
+    assert "loaded model" not in output  # the model was never opened
+
+
+def test_help_lists_every_setting_with_its_variable_and_default(capsys) -> None:
     with pytest.raises(SystemExit) as exited:
-        main()
-    assert exited.value.code != 0
-    assert "does not exist" in capsys.readouterr().err
-
-
-def test_bad_settings_stop_start_up_naming_the_variable(monkeypatch, capsys) -> None:
-    monkeypatch.setenv("COURIER_MODEL_REPOSITORY", "/models")
-    monkeypatch.setenv("COURIER_MAX_BATCH_SIZE", "64")
-    assert main() == 2
-    assert "COURIER_MAX_BATCH_SIZE=64" in capsys.readouterr().err
+        main(["--help"])
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name, field in Settings.model_fields.items():
+        variable = "REDIS_URL" if name == "redis_url" else f"COURIER_{name.upper()}"
+        row = next((line.split() for line in lines if line.split()[:1] == [variable]), None)
+        assert row is not None, f"{variable} missing from --help"
+        if not field.is_required() and isinstance(field.default, int | float | str):
+            assert row[1] == str(field.default), row
+    assert "COURIER_MODEL_REPOSITORY" in "".join(lines) and "(required)" in "".join(lines)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Learning happens: a short COURIER run (default per-page loss) on the tiny world lowers the validation
-loss, lifts the held-out page AUC of the intention score (the taste signal of DESIGN §3) and finds the
+loss, lifts the held-out page AUC of the intention score (the taste signal of docs/design.md, "The COURIER method") and finds the
 clicked item among the whole batch from its reconstruction far above chance (in-batch top-1)."""
 
 from __future__ import annotations

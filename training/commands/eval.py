@@ -19,7 +19,7 @@ from training.ctr.trainer import CTRTrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="dataset directory (DESIGN §2)")
+    parser.add_argument("--data", required=True, help="dataset directory (contract: docs/design.md)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--embeddings", help="embeddings parquet (item_id, embedding) covering every item")
     source.add_argument("--no-images", action="store_true", help="evaluate the CTR model without images")

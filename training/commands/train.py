@@ -4,12 +4,12 @@ Precedence: built-in defaults < `--config FILE` (JSON with TrainConfig keys) < e
 resolved config is written to RUN_DIR/config.json. Run under `torchrun --nproc-per-node N -m training
 train ...` for data-parallel training (gloo on CPU, nccl on CUDA); only rank 0 writes files.
 
-Defaults (sized for the `default` world, ~3,000 items at 96 px, on a 2-core CPU: one epoch is ~290
-COURIER steps, ~5 min on a quiet machine): resnet-small (4 stages, widths 16–128, GroupNorm), 64 px input, 64-d
+Defaults (sized for the `default` world on a 2-core CPU; time per epoch in the README, "Train and
+embed"): resnet-small (4 stages, widths 16–128, GroupNorm), 64 px input, 64-d
 embeddings, history 20, 32 page views per step (128 images for clip/simclr/simsiam), 1 epoch, AdamW
 lr 2e-3 with warm-up + cosine, learned τ from 0.1, λ_clip 0.1, and the per-page COURIER term only
 (page weight 1.0), which docs/experiments.md found to carry taste. More epochs help
-(on a GPU, `--device cuda --epochs 5` takes ~2 min).
+(on a GPU, `--device cuda --epochs 5` or more).
 """
 
 from __future__ import annotations

@@ -1,9 +1,16 @@
-"""`python -m training world --out DIR`: generate a synthetic world (items, images, events, oracle)."""
+"""`python -m training world --out DIR`: generate a synthetic world (items, images, events, oracle).
+
+Its summary counts cold items as `check` and the evaluation do (`courier_core.timeline.cold_items`:
+shown in the test period, in no train request); items never shown at all are counted apart.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+import pandas as pd
+
+from courier_core.timeline import build_requests, cold_items
 from training.world import PRESETS, generate_world, preset
 from training.world.writer import WorldExistsError
 
@@ -37,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, WorldExistsError) as exc:
         print(f"error: {exc}")
         return 2
+    events = pd.read_parquet(summary.out / "events.parquet")
+    cold = cold_items(build_requests(events, max_history=0, train_fraction=config.train_fraction))
+    never = summary.items - events["item_id"].nunique()
     print(
         f"world written to {summary.out}: {summary.items} items, {summary.users} users, "
         f"{summary.requests} requests, {summary.events} events, CTR {summary.ctr:.3f}, "
-        f"{summary.cold_items} cold items; generated in {summary.seconds:.1f} s"
+        f"{len(cold)} cold items (shown in the test period only)"
+        + (f", {never} items never shown" if never else "")
+        + f"; generated in {summary.seconds:.1f} s"
     )
     return 0

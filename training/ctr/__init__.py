@@ -1,1 +1,1 @@
-"""Downstream CTR evaluation (DESIGN §4): does an embeddings file add information a strong ranker lacks?"""
+"""Downstream CTR evaluation (docs/design.md, "Evaluation protocol"): does an embeddings file add information a strong ranker lacks?"""

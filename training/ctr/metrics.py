@@ -1,4 +1,4 @@
-"""Ranking metrics of DESIGN §4 in plain numpy, with ties handled like scikit-learn (average ranks)."""
+"""Ranking metrics of docs/design.md, "Evaluation protocol", in plain numpy, with ties handled like scikit-learn (average ranks)."""
 
 from __future__ import annotations
 

@@ -81,8 +81,8 @@ CPU_ENCODE_CHUNK = 128
 
 
 def encode(encoder: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """`encoder(images)`, in chunks of 128 on CPU: large conv batches there are ~30% slower per image
-    (measured on resnet-small at 64 px, 500 vs 128 images). Per-image GroupNorm makes it exact."""
+    """`encoder(images)`, in chunks of 128 on CPU, where large conv batches are slower per image
+    (docs/experiments.md, "CPU cost"). Per-image GroupNorm makes it exact."""
     if images.device.type != "cpu" or len(images) <= CPU_ENCODE_CHUNK:
         return encoder(images)
     return torch.cat([encoder(part) for part in images.split(CPU_ENCODE_CHUNK)])

@@ -1,14 +1,12 @@
 """The typed training config. CLI flags and `--config FILE` are turned into this; the loop and the losses
 never see argparse.
 
-Defaults are sized for the `default` world (~3,000 items, 96 px images, ~9,300 usable train page views)
-on a 2-core CPU: 64 px input (the cache resizes once), `resnet-small` (4 stages, widths 16–128,
-GroupNorm), 64-d embeddings, 32 page views per step with history 20 (~530 distinct images per step,
-~1 s per step on a quiet machine), one epoch (~290 steps, ~5 min). The COURIER loss defaults to the
-per-page softmax of the intention score (page_weight=1.0): docs/experiments.md measured
-that this term carries the taste (page AUC, downstream gain) while in-batch negatives teach category.
-More epochs keep helping (docs/experiments.md: 2 → 5 epochs lifted the share of the none→oracle gap
-from 4.6% to 7.1%); on a GPU an epoch takes ~20 s, so use `--device cuda --epochs 5` or more there.
+Defaults are sized for the `default` world on a 2-core CPU: 64 px input (the cache resizes once),
+`resnet-small` (4 stages, widths 16–128, GroupNorm), 64-d embeddings, 32 page views per step with
+history 20, one epoch. The COURIER loss defaults to the per-page softmax of the intention score
+(page_weight=1.0), the term that carries the taste while in-batch negatives teach category. More epochs
+keep helping, so on a GPU use `--device cuda` with more epochs. The measurements behind each choice,
+with time per step and per epoch, are in docs/experiments.md.
 """
 
 from __future__ import annotations

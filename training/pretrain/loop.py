@@ -21,6 +21,7 @@ from training.distributed import process_group, sync_gradients
 from training.pretrain.config import TrainConfig
 from training.pretrain.pages import epoch_order
 from training.pretrain.plots import plot_run
+from training.pretrain.progress import StepLines, step_progress
 from training.pretrain.run import Run, TrainResult, open_run
 from training.pretrain.state import Interrupt
 from training.pretrain.steps import StepResult
@@ -42,14 +43,11 @@ def train(cfg: TrainConfig, *, progress: bool | None = None) -> TrainResult:
             run.log.write(
                 {"kind": "val", "epoch": -1, "step": 0, **validate(run.model, run.steps, run.data, cfg)}
             )
-        show = dist_ctx.is_main and (progress if progress is not None else sys.stderr.isatty())
-        with tqdm(
-            total=run.total_steps, initial=run.state.step, disable=not show, unit="step", dynamic_ncols=True
-        ) as bar:
+        with step_progress(run.total_steps, run.state.step, show=dist_ctx.is_main, bar=progress) as bar:
             return _loop(run, bar)
 
 
-def _loop(run: Run, bar: tqdm) -> TrainResult:
+def _loop(run: Run, bar: tqdm | StepLines) -> TrainResult:
     cfg, state = run.cfg, run.state
     last_val: dict[str, Any] = {}
     run.model.train()

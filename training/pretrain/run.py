@@ -110,9 +110,6 @@ def open_run(cfg: TrainConfig, device: torch.device, dist_ctx: DistContext) -> R
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
     resuming = cfg.resume and last_path.exists()
-    if dist_ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     started = time.time()
 
     dataset = load_dataset(cfg.data, image_check="none")
@@ -148,6 +145,9 @@ def open_run(cfg: TrainConfig, device: torch.device, dist_ctx: DistContext) -> R
     scaler = torch.amp.GradScaler(
         device.type, enabled=False
     )  # bf16 needs no loss scaling; kept for the format
+    if dist_ctx.is_main:  # only now: bad data or settings leave no run directory behind
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     state = LoopState()
     log = RunLog(run_dir / "metrics.jsonl", enabled=dist_ctx.is_main)
     if resuming:

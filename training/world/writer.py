@@ -1,4 +1,4 @@
-"""Write a generated world as a dataset directory (DESIGN §2), all or nothing.
+"""Write a generated world as a dataset directory (docs/design.md, "Dataset contract"), all or nothing.
 
 Files go to a temporary sibling directory that is renamed into place at the end, so an interrupted run
 never leaves a half-written world that `check` might accept.
