@@ -104,7 +104,9 @@ class Settings(BaseSettings):
     unready_after_failed_batches: int = Field(
         3, gt=0, description="consecutive failed batches that turn /readyz to 503"
     )
-    drain_timeout_s: float = Field(30.0, gt=0, description="after SIGTERM, in-flight work gets this long")
+    drain_timeout_s: float = Field(
+        30.0, gt=0, description="after SIGTERM, the whole drain takes at most this long"
+    )
     drain_min_s: float = Field(
         5.0,
         ge=0,
@@ -123,9 +125,7 @@ class Settings(BaseSettings):
     def _no_blank_key_list(cls, value: object) -> object:
         """A set but blank variable (" ", ",") must not silently mean "no authentication"."""
         if isinstance(value, str) and not any(part.strip() for part in value.split(",")):
-            raise ValueError(
-                f"COURIER_API_KEYS={value!r} holds no key; unset it to run without authentication"
-            )
+            raise ValueError("holds no key; unset COURIER_API_KEYS to run without authentication")
         return value
 
     @field_validator("batch_buckets")

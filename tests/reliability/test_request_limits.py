@@ -30,7 +30,7 @@ def test_a_set_but_blank_key_list_is_a_start_up_error(blank: str, monkeypatch: p
     """These started the service with no authentication and no log line before."""
     monkeypatch.setenv("COURIER_MODEL_REPOSITORY", "/models")
     monkeypatch.setenv("COURIER_API_KEYS", blank)
-    with pytest.raises(ValidationError, match="COURIER_API_KEYS=.* holds no key"):
+    with pytest.raises(ValidationError, match="holds no key; unset COURIER_API_KEYS"):
         Settings()
 
 
