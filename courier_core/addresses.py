@@ -26,6 +26,10 @@ METADATA_ADDRESSES = frozenset(
     }
 )
 
+# Not globally reachable, yet `is_global` passes part of it on some Python versions (before 3.11.10 and
+# 3.12.4 only 192.0.0.0/29 and 192.0.0.170/31 of this IETF /24 counted as private).
+NOT_GLOBAL_NETWORKS = (ipaddress.ip_network("192.0.0.0/24"),)
+
 
 def refusal_reason(address: IPAddress) -> str | None:
     """None when `address` may be fetched from, else why not (for the error message)."""
@@ -47,6 +51,7 @@ def _own_reason(address: IPAddress) -> str | None:
     if address in METADATA_ADDRESSES:
         return "a cloud metadata endpoint"
     checks = (
+        ("not globally routable", any(address in network for network in NOT_GLOBAL_NETWORKS)),
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),

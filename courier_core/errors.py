@@ -21,6 +21,7 @@ class ItemCode(StrEnum):
     FETCH_REFUSED = "fetch_refused"
     DEADLINE = "deadline"
     INFERENCE_ERROR = "inference_error"
+    DUPLICATE_ITEM_ID = "duplicate_item_id"
 
 
 class RequestCode(StrEnum):
@@ -29,11 +30,13 @@ class RequestCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     TOO_MANY_ITEMS = "too_many_items"
     BODY_TOO_LARGE = "body_too_large"
+    TOO_MANY_PIXELS = "too_many_pixels"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     QUEUE_FULL = "queue_full"
     NOT_READY = "not_ready"
+    CACHE_UNAVAILABLE = "cache_unavailable"
     DRAINING = "draining"
     HTTP_ERROR = "http_error"
 

@@ -2,12 +2,16 @@
 
 Training and serving must preprocess identically, so every path that turns bytes into model input calls
 `decode_image`. Failures raise `ImageError`, an `ItemError` with a code from `courier_core.errors`, so
-callers report them per item.
+callers report them per item. Any exception an image plugin raises on hostile bytes becomes an
+`ImageError` too (tests/reliability fuzz it), so no caller needs a catch-all of its own.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -18,6 +22,9 @@ from courier_core.errors import ItemCode, ItemError
 
 DEFAULT_MAX_PIXELS = 40_000_000
 RESIZE_POLICY = "center_square_crop_resize_bilinear"
+_OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>")
+_DATA_URI = re.compile(r"data:[\w.+-]*/?[\w.+-]*(?:;[\w.+-]+=[\w.+-]+)*(;base64)?,", re.ASCII)
+_WHITESPACE = re.compile(r"\s+", re.ASCII)
 
 
 class ImageError(ItemError):
@@ -39,6 +46,7 @@ def decode_image(
         raise ImageError(ItemCode.IMAGE_TOO_LARGE, f"image is {len(data)} bytes, limit {max_bytes}")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged file's metadata warnings are not the caller's news
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             width, height = img.size
@@ -51,14 +59,50 @@ def decode_image(
                 img.draft(img.mode, (size, size))
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # no copy of every image without EXIF rotation
-            rgb = _to_rgb(img)
+            return _square_resize(_to_rgb(img), size)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(ItemCode.IMAGE_TOO_LARGE, str(exc)) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, f"cannot decode image: {exc}") from None
-    return _square_resize(rgb, size)
+        raise ImageError(ItemCode.IMAGE_TOO_LARGE, _clean(exc)) from None
+    except MemoryError:
+        raise ImageError(
+            ItemCode.IMAGE_TOO_LARGE, "decoding the image needs more memory than is free"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            ItemCode.IMAGE_DECODE_ERROR, "cannot decode image: not a recognised image format"
+        ) from None
+    except Exception as exc:  # what a plugin raises on hostile bytes: NotImplementedError, TypeError, ...
+        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, f"cannot decode image: {_clean(exc)}") from None
+
+
+def _clean(exc: BaseException) -> str:
+    """The exception's message without Python object reprs (`<_io.BytesIO object at 0x…>`), which mean
+    nothing to a caller; the exception's type when it has no message."""
+    text = _OBJECT_REPR.sub("the image", str(exc)).strip()
+    return text or type(exc).__name__
+
+
+def base64_image_bytes(text: str) -> bytes:
+    """The bytes of a base64 image as people send it: plain, line-wrapped (MIME, PEM: 76 or 64 characters
+    a line), URL-safe, unpadded, or a `data:image/...;base64,` URI. Raises `ImageError` saying what is wrong.
+    """
+    uri = _DATA_URI.match(text)
+    if uri is not None:
+        if uri.group(1) is None:
+            raise ImageError(
+                ItemCode.IMAGE_DECODE_ERROR,
+                "image_b64 is a data: URI without ';base64': send the bytes in base64",
+            )
+        text = text[uri.end() :]
+    compact = _WHITESPACE.sub("", text)
+    compact = compact.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        bad = next((c for c in compact if not (c.isascii() and (c.isalnum() or c in "+/="))), None)
+        detail = f": it contains {bad!r}" if bad is not None else ""
+        raise ImageError(ItemCode.IMAGE_DECODE_ERROR, f"image_b64 is not valid base64{detail}") from None
 
 
 def read_image_file(path: str | Path, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

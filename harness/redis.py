@@ -1,9 +1,11 @@
-"""A real redis-server on a free port (no persistence), which tests can kill and restart on the same port, and
-`redis-cli` as rankers outside Python would use it."""
+"""A real redis-server on a free port (no persistence), which tests can kill and restart on the same port, or
+freeze (SIGSTOP: connections stay open, nothing answers) and thaw; and `redis-cli` as rankers outside Python
+would use it."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -60,6 +62,15 @@ class RedisServer:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server holds its connections but answers nothing until `thaw`."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
 
 _CLI_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", '"': b'"', "\\": b"\\"}

@@ -28,13 +28,15 @@ def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 
 
 class ServiceProcess:
-    """`python -m service` on a free port with the given COURIER_* settings, called over HTTP."""
+    """`python -m service` on a free port with the given COURIER_* settings, called over HTTP. SIGTERM
+    drains without the minimum serving period (COURIER_DRAIN_MIN_S=0) unless the settings give one: no
+    load balancer needs it here, and every stop() would wait for it."""
 
     def __init__(self, settings: dict[str, Any], log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_") and k != "REDIS_URL"}
-        env.update({"COURIER_HOST": "127.0.0.1", "COURIER_PORT": str(self.port)})
+        env.update({"COURIER_HOST": "127.0.0.1", "COURIER_PORT": str(self.port), "COURIER_DRAIN_MIN_S": "0"})
         env.update({k: str(v) for k, v in settings.items()})
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()

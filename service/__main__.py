@@ -2,9 +2,10 @@
 
 Start-up checks the cheap things first and stops at the first failure with one line naming the variable
 or file (the traceback only with COURIER_LOG_LEVEL=debug): the settings, then the port (bound before the
-model loads, so a port in use costs no wait), then the model. On SIGTERM the process first turns /readyz
-and new requests to 503, lets queued and in-flight work finish (at most COURIER_DRAIN_TIMEOUT_S), then
-exits 0. A second signal exits at once.
+model loads, so a port in use costs no wait), then the model. On SIGTERM the process turns /readyz to 503
+and keeps serving for COURIER_DRAIN_MIN_S (so a load balancer stops routing here first; every response
+then says `Connection: close`), then answers new requests 503, lets queued and in-flight work finish (all
+within COURIER_DRAIN_TIMEOUT_S) and exits 0. A second signal exits at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from types import FrameType
 
 import uvicorn
@@ -26,6 +28,9 @@ from service.runtime.state import ServiceState
 from service.settings import Settings, problems, settings_table
 
 log = logging.getLogger("service")
+
+# After the drain: how long connections still open may take to send their last request and get its answer.
+CLOSE_GRACE_S = 1.0
 
 
 class DrainingServer(uvicorn.Server):
@@ -46,7 +51,11 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM and not self._state.draining:
             self._state.begin_drain()
-            log.info("SIGTERM: draining (readiness 503, new requests 503, finishing in-flight work)")
+            log.info(
+                "SIGTERM: draining (readiness 503; serving %.1fs more, then new requests 503 while in-flight "
+                "work finishes)",
+                self._state.settings.drain_min_s,
+            )
             # a signal handler: hand the wait to the event loop rather than start it from here
             asyncio.get_running_loop().call_soon_threadsafe(self._exit_when_idle)
             return
@@ -54,7 +63,14 @@ class DrainingServer(uvicorn.Server):
 
     def _exit_when_idle(self) -> None:
         async def wait_then_exit() -> None:
-            await self._state.wait_idle(self._state.settings.drain_timeout_s)
+            await self._state.finish_drain()
+            # Stop accepting first, then give open connections a moment to be answered (503 + close):
+            # a request already sent on a connection accepted just before would otherwise be cut off.
+            for listener in self.servers:
+                listener.close()
+            deadline = time.monotonic() + CLOSE_GRACE_S
+            while self.server_state.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             self.should_exit = True
 
         self._drain = asyncio.get_running_loop().create_task(wait_then_exit())

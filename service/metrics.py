@@ -20,6 +20,10 @@ ITEMS = Counter(
     "courier_items", "Items answered by /embed, by outcome (cached, computed or an error code).", ["outcome"]
 )
 QUEUE_ITEMS = Gauge("courier_queue_items", "Items admitted and not yet answered (decode, queue, inference).")
+QUEUE_PIXELS = Gauge(
+    "courier_queue_pixels", "Decode cost (pixels read from image headers) of the admitted, unanswered items."
+)
+BODY_BYTES_IN_FLIGHT = Gauge("courier_body_bytes_in_flight", "Bytes of request bodies being read or served.")
 QUEUE_WAIT = Histogram(
     "courier_queue_wait_seconds", "Time an item waited in the batch queue.", buckets=_LATENCY_BUCKETS
 )

@@ -68,7 +68,19 @@ class Settings(BaseSettings):
         DEFAULT_MAX_PIXELS, gt=0, description="pixels per image; beyond it image_too_large"
     )
 
-    api_keys: CommaList = Field(default_factory=list, description="comma-separated; empty disables auth")
+    max_body_bytes_in_flight: int = Field(
+        128 * 1024 * 1024, gt=0, description="request bodies being read or served at once; beyond it 429"
+    )
+    max_queue_pixels: int = Field(
+        160_000_000, gt=0, description="decode cost (pixels) of admitted, unanswered items; beyond it 429"
+    )
+
+    api_keys: CommaList = Field(
+        default_factory=list, description="comma-separated; unset disables auth (set but blank: an error)"
+    )
+    auth_metrics_and_docs: bool = Field(
+        False, description="require the API key on /metrics, /docs, /redoc and /openapi.json too"
+    )
 
     fetch_allow_hosts: CommaList = Field(
         default_factory=list, description="hosts/IPs/CIDRs exempt from the private-address refusal"
@@ -92,13 +104,28 @@ class Settings(BaseSettings):
     unready_after_failed_batches: int = Field(
         3, gt=0, description="consecutive failed batches that turn /readyz to 503"
     )
-    drain_timeout_s: float = Field(30.0, gt=0, description="after SIGTERM, in-flight work gets this long")
+    drain_timeout_s: float = Field(
+        30.0, gt=0, description="after SIGTERM, the whole drain takes at most this long"
+    )
+    drain_min_s: float = Field(
+        5.0,
+        ge=0,
+        description="after SIGTERM, keep serving (readiness 503) this long so load balancers move away",
+    )
 
     @field_validator("batch_buckets", "api_keys", "fetch_allow_hosts", "fetch_allow_http", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _no_blank_key_list(cls, value: object) -> object:
+        """A set but blank variable (" ", ",") must not silently mean "no authentication"."""
+        if isinstance(value, str) and not any(part.strip() for part in value.split(",")):
+            raise ValueError("holds no key; unset COURIER_API_KEYS to run without authentication")
         return value
 
     @field_validator("batch_buckets")
@@ -125,6 +152,22 @@ class Settings(BaseSettings):
         if self.max_batch_size > self.buckets[-1]:
             raise ValueError(
                 f"COURIER_MAX_BATCH_SIZE={self.max_batch_size} exceeds the largest batch bucket {self.buckets[-1]}"
+            )
+        if self.auth_metrics_and_docs and not self.api_keys:
+            raise ValueError("COURIER_AUTH_METRICS_AND_DOCS=true needs keys in COURIER_API_KEYS")
+        if self.max_body_bytes > self.max_body_bytes_in_flight:
+            raise ValueError(
+                f"COURIER_MAX_BODY_BYTES={self.max_body_bytes} exceeds COURIER_MAX_BODY_BYTES_IN_FLIGHT="
+                f"{self.max_body_bytes_in_flight}: such a body could never be read"
+            )
+        if self.max_image_pixels > self.max_queue_pixels:
+            raise ValueError(
+                f"COURIER_MAX_IMAGE_PIXELS={self.max_image_pixels} exceeds COURIER_MAX_QUEUE_PIXELS="
+                f"{self.max_queue_pixels}: such an image could never be admitted"
+            )
+        if self.drain_min_s > self.drain_timeout_s:
+            raise ValueError(
+                f"COURIER_DRAIN_MIN_S={self.drain_min_s} exceeds COURIER_DRAIN_TIMEOUT_S={self.drain_timeout_s}"
             )
         if self.max_items_per_request > self.max_queue_items:
             raise ValueError(

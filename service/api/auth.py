@@ -1,7 +1,9 @@
 """API keys: `Authorization: Bearer <key>` or `X-API-Key: <key>`; no keys configured means no auth.
 
-Both are declared as OpenAPI security schemes (either one is enough), so generated clients know how to
-send a key. `key_is_valid` is plain so that an earlier layer (middleware) can use the same check.
+The middleware checks the key from the headers before any body byte is read (`key_from_headers`,
+`key_is_valid`), so an unauthenticated client cannot make the service buffer or parse anything. The route
+dependency checks it again and declares both OpenAPI security schemes (either one is enough), so generated
+clients know how to send a key.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ api_key_scheme = APIKeyHeader(
     description="an API key from COURIER_API_KEYS",
     auto_error=False,
 )
+
+
+def key_from_headers(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The key of an ASGI request's raw headers: the Bearer credentials, else X-API-Key (as the schemes)."""
+    bearer = api_key = None
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials:
+                bearer = credentials.strip()
+        elif name == b"x-api-key":
+            api_key = value.decode("latin-1")
+    return bearer if bearer is not None else api_key
 
 
 def key_is_valid(given: str | None, keys: Sequence[str]) -> bool:

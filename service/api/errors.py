@@ -12,21 +12,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from courier_core.errors import RequestCode
 from service.api.responses import error_response
 from service.api.schemas import ErrorResponse
-from service.runtime.admission import QueueFull
+from service.runtime.admission import QueueFull, TooManyPixels
+from service.runtime.lookup import CacheUnavailable
 
 _HTTP_CODES = {
     401: RequestCode.UNAUTHORIZED,
     404: RequestCode.NOT_FOUND,
     405: RequestCode.METHOD_NOT_ALLOWED,
     413: RequestCode.BODY_TOO_LARGE,
+    429: RequestCode.QUEUE_FULL,
 }
 _DESCRIPTIONS = {
     401: "missing or wrong API key",
     404: "not cached",
-    413: "body over COURIER_MAX_BODY_BYTES",
+    413: "body over COURIER_MAX_BODY_BYTES, or images over COURIER_MAX_QUEUE_PIXELS",
     422: "malformed body, or more items than the limit (the message names it)",
-    429: "queue full; retry after Retry-After seconds",
-    503: "not ready or draining; retry after Retry-After seconds",
+    429: "queue (items, pixels or body bytes) full; retry after Retry-After seconds",
+    503: "not ready, draining, or (look-ups) the cache is unreachable; retry after Retry-After seconds",
 }
 _RETRY_AFTER = {
     "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
@@ -68,6 +70,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:
         return error_response(429, RequestCode.QUEUE_FULL, str(exc), retry_after=exc.retry_after_s)
+
+    @app.exception_handler(TooManyPixels)
+    async def _too_many_pixels(request: Request, exc: TooManyPixels) -> JSONResponse:
+        return error_response(413, RequestCode.TOO_MANY_PIXELS, str(exc))
+
+    @app.exception_handler(CacheUnavailable)
+    async def _cache_unavailable(request: Request, exc: CacheUnavailable) -> JSONResponse:
+        retry_after = request.app.state.courier.settings.cache_retry_interval_s
+        message = f"{exc}: cached vectors cannot be read now (not a miss); /embed still computes them"
+        return error_response(503, RequestCode.CACHE_UNAVAILABLE, message, retry_after=retry_after)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,7 +1,8 @@
 """`python -m service.backfill`: fill the embedding cache for a model version before rankers switch to it.
 
-Exit codes: 0 all items cached, 1 some items failed (reported per error code), 2 bad input or Redis
-unreachable, 130 interrupted (rerun to resume: nothing done is redone).
+Exit codes: 0 all items cached, 1 some items failed (reported per error code; rerunning will not fix
+them), 2 bad input or Redis unreachable, 3 the run crashed (an unexpected error, with its traceback; a rerun
+resumes), 130 interrupted (rerun to resume: nothing done is redone).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from courier_core.cache_keys import DEFAULT_TTL_SECONDS
@@ -31,7 +33,7 @@ from service.backfill.sharding import parse_shard
 from service.cache import CacheError
 from service.runtime.decoding import default_decode_workers
 
-EXIT_OK, EXIT_FAILED_ITEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED_ITEMS, EXIT_ERROR, EXIT_CRASHED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,9 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"backfill: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(summary.text(), file=sys.stderr if args.json else sys.stdout)
+    except Exception:  # a bug or an unforeseen failure: not "some items failed" (exit 1)
+        traceback.print_exc()
+        print(
+            "backfill: crashed (the traceback above); finished work is kept, a rerun resumes", file=sys.stderr
+        )
+        return EXIT_CRASHED
     if args.json:
         print(json.dumps(summary.to_json()), flush=True)
+    else:
+        print(summary.text())
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_ITEMS if summary.failed_count else EXIT_OK

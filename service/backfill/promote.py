@@ -26,6 +26,8 @@ class PromoteResult:
     first_missing: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
+        if self.promoted and self.previous == self.version:
+            return f"current version already {self.version!r}"
         if self.promoted:
             return f"current version moved {self.previous!r} -> {self.version!r}"
         return (

@@ -26,7 +26,13 @@ import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from courier_core.errors import ItemCode, ItemError
-from courier_core.images import DEFAULT_MAX_PIXELS, ImageError, decode_image, read_image_file
+from courier_core.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    base64_image_bytes,
+    decode_image,
+    read_image_file,
+)
 from service import metrics
 
 log = logging.getLogger(__name__)
@@ -58,8 +64,8 @@ def decode_source(source: Source, limits: DecodeLimits) -> np.ndarray:
             raise ImageError(ItemCode.IMAGE_TOO_LARGE, f"image is over the {limits.max_bytes}-byte limit")
         try:
             source = _BASE64.validate_strings(source)
-        except ValidationError:
-            raise ImageError(ItemCode.IMAGE_DECODE_ERROR, "image_b64 is not valid base64") from None
+        except ValidationError:  # line breaks, a data: URI, or not base64 at all (a clear ImageError)
+            source = base64_image_bytes(source)
     return decode_image(source, limits.size, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
 
 

@@ -1,7 +1,8 @@
 """Image URL fetching that cannot be turned against the service's own network (SSRF); the service's
 `image_url` items and the backfill's URL catalogues both go through it.
 
-The host is resolved first and every address checked (loopback, private, link-local, metadata, ...);
+The host is resolved first and every address checked with the core's rule (`courier_core.addresses`: only
+globally routable unicast addresses, IPv6 forms that wrap an IPv4 address judged by that address too);
 the connection then goes to the checked address (Host header and TLS name kept), so DNS cannot change
 the answer between check and connect. Each redirect (at most `max_redirects`) is checked again.
 """
@@ -13,23 +14,16 @@ import ipaddress
 import socket
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from courier_core.addresses import AllowList, IPAddress, refusal_reason
 from courier_core.errors import ItemCode, ItemError
 from service import metrics
 
-# Cloud metadata endpoints outside the private/link-local ranges.
-_METADATA = {
-    ipaddress.ip_address("100.100.100.200"),  # Alibaba
-    ipaddress.ip_address("168.63.129.16"),  # Azure wire server
-    ipaddress.ip_address("fd00:ec2::254"),  # AWS IMDS over IPv6
-}
 _REDIRECTS = {301, 302, 303, 307, 308}
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class FetchError(ItemError):
@@ -38,7 +32,7 @@ class FetchError(ItemError):
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """`allow_hosts`: host names, IPs or CIDRs exempt from the private-address refusal; `allow_http`: the
+    """`allow_hosts`: host names, IPs or CIDRs exempt from the non-public-address refusal; `allow_http`: the
     same, allowed over plain http. Entries are lower-cased; a malformed CIDR raises ValueError."""
 
     allow_hosts: Sequence[str] = ()
@@ -47,40 +41,14 @@ class FetchPolicy:
     total_timeout_s: float = 5.0
     max_redirects: int = 3
     max_bytes: int = 10 * 1024 * 1024
+    private_ok: AllowList = field(init=False, repr=False)  # from allow_hosts
+    http_ok: AllowList = field(init=False, repr=False)  # from allow_http
 
     def __post_init__(self) -> None:
         for name in ("allow_hosts", "allow_http"):
-            entries = tuple(entry.lower() for entry in getattr(self, name))
-            for entry in entries:
-                if "/" in entry:
-                    ipaddress.ip_network(entry, strict=False)
-            object.__setattr__(self, name, entries)
-
-
-def _matches(host: str, address: IPAddress | None, entries: Sequence[str]) -> bool:
-    for entry in entries:
-        if entry == "*" or entry == host:
-            return True
-        if address is not None and "/" in entry and address in ipaddress.ip_network(entry, strict=False):
-            return True
-        if address is not None and entry == str(address):
-            return True
-    return False
-
-
-def is_forbidden_address(address: IPAddress) -> bool:
-    """Loopback, private, link-local (incl. 169.254.169.254), multicast, reserved, unspecified, metadata."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or address in _METADATA
-    )
+            object.__setattr__(self, name, tuple(entry.lower() for entry in getattr(self, name)))
+        object.__setattr__(self, "private_ok", AllowList.parse(self.allow_hosts))
+        object.__setattr__(self, "http_ok", AllowList.parse(self.allow_http))
 
 
 class Fetcher:
@@ -159,12 +127,11 @@ class Fetcher:
             literal: IPAddress | None = ipaddress.ip_address(host)
         except ValueError:
             literal = None
-        if parts.scheme == "http" and not _matches(host, literal, self.policy.allow_http):
+        if parts.scheme == "http" and not self.policy.http_ok.allows(host, literal):
             raise FetchError(ItemCode.FETCH_REFUSED, f"plain http is not allowed for {host} (https only)")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = literal or await self._resolve(host, port)
-        if is_forbidden_address(address) and not _matches(host, address, self.policy.allow_hosts):
-            raise FetchError(ItemCode.FETCH_REFUSED, f"{host} resolves to {address}, a non-public address")
+        self._check_address(host, address)
         ip_host = f"[{address}]" if address.version == 6 else str(address)
         netloc = f"{ip_host}:{parts.port}" if parts.port else ip_host
         pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
@@ -182,8 +149,11 @@ class Fetcher:
         if not addresses:
             raise FetchError(ItemCode.FETCH_ERROR, f"{host} has no address")
         for address in addresses:
-            if is_forbidden_address(address) and not _matches(host, address, self.policy.allow_hosts):
-                raise FetchError(
-                    ItemCode.FETCH_REFUSED, f"{host} resolves to {address}, a non-public address"
-                )
+            self._check_address(host, address)
         return addresses[0]
+
+    def _check_address(self, host: str, address: IPAddress) -> None:
+        """Refuse an address that is not globally routable (courier_core.addresses), unless allow-listed."""
+        reason = refusal_reason(address)
+        if reason is not None and not self.policy.private_ok.allows(host, address):
+            raise FetchError(ItemCode.FETCH_REFUSED, f"{host} is a non-public address: {reason}")

@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 from courier_core.errors import ItemCode, ItemError
 from service import metrics
 from service.cache import EmbeddingCache, describe_version, make_cache
-from service.runtime.admission import Admission
+from service.runtime.admission import Admission, base64_decode_cost, bytes_decode_cost
 from service.runtime.batcher import Batcher
 from service.runtime.decoding import DecodeLimits, DecodePool, Source
 from service.runtime.engine import Engine
@@ -76,6 +76,7 @@ class EmbedPipeline:
         self._admission = Admission(
             settings.max_queue_items,
             drain_items_per_s=settings.max_batch_size / max(delay_s, _MIN_BATCH_INTERVAL_S),
+            max_pixels=settings.max_queue_pixels,
         )
         self._reader = CacheReader(cache, engine)
         self._warmed_up = False
@@ -154,12 +155,13 @@ class EmbedPipeline:
         outcomes = {} if refresh else await self._cached(list(unique))
         misses = [i for i in unique if i not in outcomes]
         owned = [i for i in misses if i not in self._in_flight]
-        self._admission.admit(len(owned))
+        pixels = sum(self._decode_cost(unique[i]) for i in owned)
+        self._admission.admit(len(owned), pixels)  # raises QueueFull or TooManyPixels
         loop = asyncio.get_running_loop()
         for item_id in owned:
             self._in_flight[item_id] = loop.create_future()
         if owned:
-            task = loop.create_task(self._compute_and_publish([unique[i] for i in owned], deadline))
+            task = loop.create_task(self._compute_and_publish([unique[i] for i in owned], deadline, pixels))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         waiting = {i: self._in_flight[i] for i in misses}
@@ -178,6 +180,11 @@ class EmbedPipeline:
             metrics.ITEMS.labels(outcome.label).inc()
         return outcomes
 
+    def _decode_cost(self, item: ImageItem) -> int:
+        """Pixels charged at admission: from the image header; an image_url is charged once downloaded."""
+        size = self._engine.input_size
+        return base64_decode_cost(item.image_b64, size) if item.image_b64 is not None else size * size
+
     async def _cached(self, ids: list[str]) -> dict[str, Outcome]:
         if not self._cache.available:
             metrics.CACHE_REQUESTS.labels("unavailable").inc(len(ids))
@@ -190,7 +197,7 @@ class EmbedPipeline:
         metrics.CACHE_REQUESTS.labels("miss").inc(len(ids) - len(found))
         return {item_id: Outcome(vector=vector, cached=True) for item_id, vector in found.items()}
 
-    async def _compute_and_publish(self, items: list[ImageItem], deadline: float) -> None:
+    async def _compute_and_publish(self, items: list[ImageItem], deadline: float, pixels: int) -> None:
         """Compute owned items, store the vectors in one round trip, then answer and release every item."""
         outcomes: dict[str, Outcome] = {}
         try:
@@ -206,17 +213,23 @@ class EmbedPipeline:
                 future = self._in_flight.pop(item.item_id, None)
                 if future is not None and not future.done():
                     future.set_result(outcomes.get(item.item_id, internal))
-            self._admission.release(len(items))
+            self._admission.release(len(items), pixels)
 
     async def _compute(self, items: list[ImageItem], deadline: float) -> dict[str, Outcome]:
         sources, outcomes = await self._sources(items)
-        parts = -(-len(sources) // MAX_CHUNK_ITEMS)
-        if self._decoder.idle:  # a lone request: spread it over every worker for latency
-            parts = max(parts, self._decoder.workers)
-        chunks = _split(list(sources.items()), parts)
-        for result in await asyncio.gather(*(self._embed_chunk(chunk, deadline) for chunk in chunks)):
-            outcomes |= result
-        return outcomes
+        size = self._engine.input_size
+        downloaded = sum(bytes_decode_cost(s, size) for s in sources.values() if isinstance(s, bytes))
+        self._admission.charge(downloaded)
+        try:
+            parts = -(-len(sources) // MAX_CHUNK_ITEMS)
+            if self._decoder.idle:  # a lone request: spread it over every worker for latency
+                parts = max(parts, self._decoder.workers)
+            chunks = _split(list(sources.items()), parts)
+            for result in await asyncio.gather(*(self._embed_chunk(chunk, deadline) for chunk in chunks)):
+                outcomes |= result
+            return outcomes
+        finally:
+            self._admission.release(0, downloaded)
 
     async def _sources(self, items: list[ImageItem]) -> tuple[dict[str, Source], dict[str, Outcome]]:
         """Each item's encoded image (base64 text, or the bytes fetched from its URL), or the outcome of

@@ -32,6 +32,9 @@ def test_public_addresses_may_be_fetched(address: str) -> None:
         ("192.168.1.1", "private"),
         ("169.254.169.254", "link-local"),  # cloud metadata on AWS/GCP
         ("100.64.0.1", "not globally routable"),  # carrier-grade NAT
+        ("192.0.0.8", "not globally routable"),  # IETF protocol assignments (is_global says True on 3.11.7)
+        ("192.0.0.9", "not globally routable"),
+        ("64:ff9b::7f00:1", "reserved"),  # NAT64 (all of ::/8 is reserved, whatever IPv4 it carries)
         ("100.100.100.200", "metadata"),  # Alibaba metadata
         ("168.63.129.16", "metadata"),  # Azure wire server: is_global would let it through
         ("0.0.0.0", "unspecified"),

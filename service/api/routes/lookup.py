@@ -26,10 +26,11 @@ router = APIRouter(tags=["lookup"], dependencies=[Depends(require_api_key)], rou
     "/embeddings:lookup",
     operation_id="lookupEmbeddings",
     response_model=LookupResponse,
-    responses=error_responses(401, 413, 422),
+    responses=error_responses(401, 413, 422, 503),
 )
 async def lookup(body: LookupRequest, state: StateDep, pipeline: PipelineDep) -> LookupResponse:
-    """Vectors of `courier:model:{name}:current` (else the served version) for the cached ids, plus `missing`."""
+    """Vectors of `courier:model:{name}:current` (else the served version) for the cached ids, plus `missing`;
+    503 `cache_unavailable` while the cache cannot be reached (a miss is never made up)."""
     limit = state.settings.max_lookup_ids
     if len(body.item_ids) > limit:
         message = f"lookup has {len(body.item_ids)} ids; the limit is {limit} (COURIER_MAX_LOOKUP_IDS)"
@@ -50,14 +51,14 @@ async def lookup(body: LookupRequest, state: StateDep, pipeline: PipelineDep) ->
     "/embeddings/{item_id}",
     operation_id="getEmbedding",
     response_model=ItemEmbeddingResponse,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422, 503),
 )
 async def get_embedding(
     pipeline: PipelineDep,
     item_id: str = Path(min_length=1, max_length=512),
     encoding: Encoding = "float",
 ) -> ItemEmbeddingResponse:
-    """One cached vector; 404 when it is not cached."""
+    """One cached vector; 404 when it is not cached, 503 `cache_unavailable` when the cache is unreachable."""
     found = await pipeline.lookup([item_id])
     if item_id not in found.vectors:
         message = f"no cached embedding for {item_id!r} in version {found.model.version}"

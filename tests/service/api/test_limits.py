@@ -115,7 +115,7 @@ async def test_not_ready_until_warmed_up() -> None:
 
 
 async def test_draining_refuses_new_work_but_not_liveness() -> None:
-    async with fake_app() as service:
+    async with fake_app(drain_min_s=0) as service:
         service.state.begin_drain()
         embed = await service.http.post("/embed", json={"items": [item("late", image_bytes())]})
         lookup = await service.http.post("/embeddings:lookup", json={"item_ids": ["late"]})

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.runtime.fetch import Fetcher, FetchError, FetchPolicy, is_forbidden_address
+from courier_core.addresses import refusal_reason
+from service.runtime.fetch import Fetcher, FetchError, FetchPolicy
 
 BODY = b"x" * 5000
 
@@ -81,8 +82,8 @@ def test_forbidden_ranges() -> None:
         "0.0.0.0",
         "::ffff:127.0.0.1",
     ):
-        assert is_forbidden_address(ipaddress.ip_address(address)), address
-    assert not is_forbidden_address(ipaddress.ip_address("93.184.216.34"))
+        assert refusal_reason(ipaddress.ip_address(address)), address
+    assert not refusal_reason(ipaddress.ip_address("93.184.216.34"))
 
 
 def test_loopback_refused_unless_allow_listed(local_server) -> None:
